@@ -1,0 +1,38 @@
+# `make run`: install and serve on http://127.0.0.1:8000 (SQLite under var/, DEBUG on).
+# `make test`: install and run every test on SQLite and on a real PostgreSQL.
+PYTHON ?= python3
+VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run serve test lint check clean
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/installed
+
+run: install
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/python manage.py runserver $(HOST):$(PORT)
+
+# Production-style: gunicorn with deploy/gunicorn.conf.py (needs SECRET_KEY and ALLOWED_HOSTS).
+serve: install
+	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py relayapi.wsgi
+
+test: install
+	deploy/run-tests.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/python manage.py makemigrations --check --dry-run
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) var *.egg-info

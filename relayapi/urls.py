@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views import defaults
+
+from relays.envelope import error_response
+
+
+def greenarrow_not_found(request):
+    # Also with DEBUG on: an API client gets the envelope, never Django's HTML page.
+    return error_response(404, "not_found", [f"no such resource: {request.path}"])
+
+
+def handler500(request):
+    if request.path.startswith("/ga/"):
+        return error_response(
+            500, "internal_error", ["an internal error occurred; it has been logged"]
+        )
+    return defaults.server_error(request)
+
+
+def health(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("ga/api/v3/eng/", include("relays.urls")),
+    re_path(r"^ga/", greenarrow_not_found),
+    path("admin/", admin.site.urls),
+    path("healthz", health),
+]

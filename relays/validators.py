@@ -1,0 +1,93 @@
+"""The vendor's field rules, one small function each.
+
+Every message is a predicate ("must be ...") so a facade can put the field's path in front of
+it: `destination.port must be an integer from 1 to 65535`. The same functions serve the
+GreenArrow serializers, the model fields (and so the admin) and the Mail Manager facade.
+"""
+
+import ipaddress
+import re
+
+from django.core.exceptions import ValidationError
+
+NAME_MAX = 200
+HOSTNAME_MAX = 200
+CREDENTIAL_MAX = 200
+# Throttle limits and other counters are stored in a 32-bit integer column on every database.
+INT32_MAX = 2**31 - 1
+
+_NAME_CHARS = re.compile(r"[\x20-\x7e]*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_HOSTNAME_CHARS = re.compile(r"[A-Za-z0-9._-]*")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+def _length(value, low, high):
+    if not low <= len(value) <= high:
+        raise ValidationError(f"must be from {low} to {high} characters long")
+
+
+# --- VirtualMTA names (shared by relay servers, IP addresses and routing rules) ---
+
+
+def name_length(value):
+    _length(value, 1, NAME_MAX)
+
+
+def name_characters(value):
+    if not _NAME_CHARS.fullmatch(value) or set(value) & {",", "#", "@"}:
+        raise ValidationError(
+            "must contain only ASCII characters 0x20-0x7e, excluding comma, pound sign and at-sign"
+        )
+
+
+def name_not_padded(value):
+    if value != value.strip():
+        raise ValidationError("must not have leading or trailing whitespace")
+
+
+def name_not_integer(value):
+    # An integer name could be mistaken for an id wherever a reference takes either.
+    if _INTEGER.fullmatch(value.strip()):
+        raise ValidationError("must not be an integer")
+
+
+NAME_VALIDATORS = [name_length, name_characters, name_not_padded, name_not_integer]
+
+
+# --- Hostnames (HELO name, destination server) ---
+
+
+def hostname_length(value):
+    _length(value, 1, HOSTNAME_MAX)
+
+
+def hostname_characters(value):
+    # The vendor lists only the length and the first/last character rules; a host name or an
+    # IPv4 literal never needs more than letters, digits, '.', '-' and '_', and anything else
+    # (spaces, NUL, non-ASCII) would be sent verbatim to an SMTP server.
+    if not _HOSTNAME_CHARS.fullmatch(value):
+        raise ValidationError("must contain only letters, digits, '.', '-' and '_'")
+
+
+def hostname_alnum_ends(value):
+    if value and not (_ALNUM.fullmatch(value[0]) and _ALNUM.fullmatch(value[-1])):
+        raise ValidationError("must start and end with a letter or number")
+
+
+HOSTNAME_VALIDATORS = [hostname_length, hostname_characters, hostname_alnum_ends]
+
+
+# --- Addresses, ports, credentials ---
+
+
+def ipv4_dotted(value):
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValidationError("must be a valid IPv4 address in dotted-decimal notation") from None
+
+
+def credential_length(value):
+    if len(value) > CREDENTIAL_MAX:
+        raise ValidationError(f"must be at most {CREDENTIAL_MAX} characters long")

@@ -1,0 +1,126 @@
+import base64
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests.factories import UserFactory
+
+GA = "/ga/api/v3/eng"
+
+
+def pytest_collection_modifyitems(config, items):
+    # Marked, not silently skipped: the reason shows in the report, and the PostgreSQL pass
+    # of the test command runs these.
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        skip = pytest.mark.skip(reason="needs PostgreSQL (runs in the PostgreSQL pass)")
+        for item in items:
+            if "postgresql" in item.keywords:
+                item.add_marker(skip)
+
+
+class GreenArrowClient:
+    """A GreenArrow API client as scripts use it: HTTP Basic, JSON bodies, paths under /ga/."""
+
+    def __init__(self, username=None, password="pw"):
+        headers = {}
+        if username is not None:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode()
+            headers["HTTP_AUTHORIZATION"] = f"Basic {token}"
+        self.client = Client(**headers)
+
+    def call(self, method, path, body=None, *, raw=None, content_type="application/json", **extra):
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        return self.client.generic(method, f"{GA}{path}", data, content_type=content_type, **extra)
+
+    def get(self, path, **query):
+        return self.client.get(f"{GA}{path}", query)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.call("PUT", path, body, **kw)
+
+    def delete(self, path):
+        return self.call("DELETE", path)
+
+
+@pytest.fixture
+def admin(db):
+    """The superuser persona: may do everything."""
+    UserFactory(username="admin", is_superuser=True)
+    return GreenArrowClient("admin")
+
+
+@pytest.fixture
+def persona(db):
+    """persona("viewer", perms=[...], staff=True, active=True) -> a client logged in as that user."""
+
+    def make(username, perms=(), staff=True, active=True):
+        UserFactory(username=username, perms=list(perms), is_staff=staff, is_active=active)
+        return GreenArrowClient(username)
+
+    return make
+
+
+@pytest.fixture
+def anonymous(db):
+    return GreenArrowClient()
+
+
+def ok(data):
+    """The success envelope around `data`."""
+    return {"success": True, "data": data, "error_code": None, "error_messages": None}
+
+
+def error(code, *messages):
+    return {"success": False, "data": None, "error_code": code, "error_messages": list(messages)}
+
+
+def relay_payload(**overrides):
+    """The vendor page's create example (without its redirect), with top-level overrides."""
+    record = {
+        "name": "new-relay-server",
+        "source_ip": {"ip": "127.0.0.2", "hostname": "outgoing-hostname.com"},
+        "destination": {
+            "hostname": "destination-hostname.com",
+            "port": 25,
+            "username": "myusername",
+            "password": "mysecret",
+        },
+        "throttle_limits": {"max_concurrent_connections": 2, "max_messages_per_hour": 120},
+    }
+    record.update(overrides)
+    return {"relay_server": record}
+
+
+def db_snapshot():
+    """Every row of the VirtualMTA store, to show that a refused request changed nothing."""
+    from relays.models import RelayServer, VirtualMta
+
+    return (
+        list(VirtualMta.objects.order_by("id").values()),
+        list(RelayServer.objects.order_by("id").values()),
+    )
+
+
+@pytest.fixture
+def unchanged(db):
+    """with unchanged(): ... asserts the block left the database exactly as it was."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def check():
+        before = db_snapshot()
+        yield
+        assert db_snapshot() == before
+
+    return check
+
+
+def is_postgresql():
+    return connection.vendor == "postgresql"

@@ -1,0 +1,28 @@
+"""The hot read endpoints run a fixed number of SQL queries, however much data there is."""
+
+from tests.factories import RelayServerFactory
+
+
+def test_get_one_relay_server_is_two_queries(admin, django_assert_num_queries):
+    relay = RelayServerFactory(redirect=RelayServerFactory())
+
+    # 1: the user (HTTP Basic); 2: the relay server joined with its base row and redirect target
+    with django_assert_num_queries(2):
+        response = admin.get(f"/relay_servers/{relay.id}")
+
+    assert response.status_code == 200
+
+
+def test_a_list_page_is_three_queries_at_any_depth(admin, django_assert_num_queries):
+    for n in range(150):
+        RelayServerFactory(name=f"r-{n}")
+    token = admin.get("/relay_servers").json()["data"]["pagination"]["next_page_token"]
+
+    # 1: the user; 2: the count; 3: the page
+    with django_assert_num_queries(3):
+        first = admin.get("/relay_servers")
+    with django_assert_num_queries(3):
+        second = admin.get("/relay_servers", page_token=token)
+
+    assert len(first.json()["data"]["relay_servers"]) == 100
+    assert len(second.json()["data"]["relay_servers"]) == 50
