@@ -30,6 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/python manage.py check
 	DEBUG=1 $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 check: lint test

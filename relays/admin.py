@@ -5,7 +5,14 @@ from django.contrib import admin
 
 from relays import services
 from relays.errors import ValidationFailed
-from relays.models import RelayServer
+from relays.models import (
+    DefaultVirtualMta,
+    DeliverThrough,
+    DomainOverride,
+    IpAddress,
+    RelayServer,
+    RoutingRule,
+)
 
 
 class VirtualMtaForm(forms.ModelForm):
@@ -38,3 +45,48 @@ class RelayServerAdmin(admin.ModelAdmin):
     ]
     search_fields = ["name", "destination_hostname"]
     ordering = ["id"]
+
+
+@admin.register(IpAddress)
+class IpAddressAdmin(admin.ModelAdmin):
+    form = VirtualMtaForm
+    list_display = ["id", "name", "ip", "hostname", "delivery_paused", "redirect"]
+    search_fields = ["name", "ip", "hostname"]
+    ordering = ["id"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    # Routes are edited through the API, whose service checks targets and loops as a whole;
+    # the admin shows them.
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class DeliverThroughInline(ReadOnlyInline):
+    model = DeliverThrough
+    fk_name = "rule"
+    fields = ["override", "position", "virtual_mta", "portion_of_mail"]
+
+
+class DomainOverrideInline(ReadOnlyInline):
+    model = DomainOverride
+    fields = ["position", "randomization_type"]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "default_randomization_type"]
+    search_fields = ["name"]
+    ordering = ["id"]
+    inlines = [DomainOverrideInline, DeliverThroughInline]
+
+
+@admin.register(DefaultVirtualMta)
+class DefaultVirtualMtaAdmin(admin.ModelAdmin):
+    list_display = ["__str__"]

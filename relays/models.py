@@ -132,3 +132,174 @@ class RelayServer(VirtualMta):
                 name="relays_relayserver_throttle_non_negative",
             ),
         ]
+
+
+class IpAddress(VirtualMta):
+    """An outgoing IP address of this server and the HELO name it announces.
+
+    While `delivery_paused`, every delivery attempt through it is deferred ("Delivery paused."),
+    and the pause wins over a redirect. The default throttle limits apply per recipient domain;
+    0 means unlimited.
+    """
+
+    VMTA_TYPE = VirtualMta.Type.IP_ADDRESS
+    API_PATHS = {
+        "max_concurrent_connections": "default.max_concurrent_connections",
+        "max_messages_per_hour": "default.max_messages_per_hour",
+    }
+
+    ip = models.GenericIPAddressField("IP address", protocol="IPv4", validators=[v.ipv4_dotted])
+    hostname = models.CharField(
+        "HELO hostname", max_length=v.HOSTNAME_MAX, validators=v.HELO_VALIDATORS
+    )
+    delivery_paused = models.BooleanField(default=False)
+    max_concurrent_connections = models.PositiveIntegerField(
+        default=0, help_text="0 = unlimited", validators=[MaxValueValidator(v.INT32_MAX)]
+    )
+    max_messages_per_hour = models.PositiveIntegerField(
+        default=0, help_text="0 = unlimited", validators=[MaxValueValidator(v.INT32_MAX)]
+    )
+
+    class Meta:
+        verbose_name = "IP address"
+        verbose_name_plural = "IP addresses"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["ip"], name="relays_ipaddress_ip_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_concurrent_connections__gte=0) & Q(max_messages_per_hour__gte=0),
+                name="relays_ipaddress_throttle_non_negative",
+            ),
+        ]
+
+
+class RandomizationType(models.TextChoices):
+    """How a routing rule picks among its targets: per attempt, per message, per recipient."""
+
+    RANDOM = "random"
+    MESSAGE_CONSTANT = "message_constant"
+    EMAIL_ADDRESS_CONSTANT = "email_address_constant"
+
+
+class RoutingRule(VirtualMta):
+    """Spreads mail over other VirtualMTAs by portion, with per-domain overrides.
+
+    The default route (`randomization_type` + `deliver_through` rows without an override)
+    applies to every recipient domain that no override lists.
+    """
+
+    VMTA_TYPE = VirtualMta.Type.ROUTING_RULE
+
+    default_randomization_type = models.CharField(max_length=30, choices=RandomizationType.choices)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(default_randomization_type__in=RandomizationType.values),
+                name="relays_routingrule_randomization_valid",
+            ),
+        ]
+
+    @property
+    def default_deliver_through(self):
+        """The default route's targets (uses the prefetched `deliver_through` when there is one)."""
+        return [d for d in self.deliver_through.all() if d.override_id is None]
+
+
+class DomainOverride(models.Model):
+    """A routing rule's own route for some recipient domains; owned by its rule."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="domain_overrides")
+    position = models.PositiveIntegerField()
+    randomization_type = models.CharField(max_length=30, choices=RandomizationType.choices)
+
+    class Meta:
+        ordering = ["rule", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(randomization_type__in=RandomizationType.values),
+                name="relays_domainoverride_randomization_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule}: override {self.position}"
+
+    @property
+    def domain_list(self):
+        return [d.domain for d in self.domains.all()]
+
+
+class OverrideDomain(models.Model):
+    """A domain pattern an override applies to; unique case-insensitively within the rule."""
+
+    override = models.ForeignKey(DomainOverride, on_delete=models.CASCADE, related_name="domains")
+    # Denormalised from the override so the database can enforce uniqueness within the rule.
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    domain = models.CharField(max_length=260, validators=[v.domain_pattern])
+
+    class Meta:
+        ordering = ["override", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                "rule", Lower("domain"), name="relays_overridedomain_unique_in_rule"
+            ),
+        ]
+
+    def __str__(self):
+        return self.domain
+
+
+class DeliverThrough(models.Model):
+    """One target of a route: a VirtualMTA of any type and its portion of the mail.
+
+    Portions are weights: each target gets its portion divided by the route's total.
+    """
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="deliver_through")
+    override = models.ForeignKey(
+        DomainOverride,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliver_through",
+    )
+    position = models.PositiveIntegerField()
+    virtual_mta = models.ForeignKey(
+        VirtualMta, on_delete=models.PROTECT, related_name="routed_from"
+    )
+    portion_of_mail = models.FloatField()
+
+    class Meta:
+        ordering = ["rule", "override", "position"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(portion_of_mail__gt=0) & Q(portion_of_mail__lte=v.PORTION_MAX),
+                name="relays_deliverthrough_portion_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.virtual_mta} ({self.portion_of_mail})"
+
+
+class DefaultVirtualMta(models.Model):
+    """The server's default VirtualMTA: used when a message names none, or one that does not
+    exist. A single row (id 1); `virtual_mta` may be null (no default)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    virtual_mta = models.ForeignKey(
+        VirtualMta, null=True, blank=True, on_delete=models.PROTECT, related_name="default_for"
+    )
+
+    class Meta:
+        verbose_name = "default VirtualMTA"
+        verbose_name_plural = "default VirtualMTA"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="relays_defaultvirtualmta_singleton")
+        ]
+
+    def __str__(self):
+        return f"default VirtualMTA: {self.virtual_mta or 'none'}"

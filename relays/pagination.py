@@ -1,8 +1,10 @@
 """GreenArrow list pages: `page` (0-based) or `page_token`, a fixed `per_page`, ordered by id.
 
-A page token is signed (a client cannot forge or alter one), stateless (it carries the last id
-seen, so any server instance can serve the next page) and keyset-based: the next page is
-`WHERE id > last ORDER BY id LIMIT n`, which costs the same on page 1 as on page 10,000.
+A page token is signed (a client cannot forge or alter one) and stateless (any server instance
+can serve the next page). For tables it is keyset-based: it carries the last id seen and the
+next page is `WHERE id > last ORDER BY id LIMIT n`, which costs the same on page 1 as on page
+10,000 and does not skip records when earlier ones are deleted. For short computed lists
+(`used_by`) it carries an offset.
 """
 
 import math
@@ -21,51 +23,74 @@ def _salt(list_key):
     return f"relays.page_token.{list_key}"
 
 
-def make_token(list_key, last_id, page):
-    return signing.dumps({"after": last_id, "page": page}, salt=_salt(list_key))
+def make_token(list_key, position, page):
+    return signing.dumps({"after": position, "page": page}, salt=_salt(list_key))
 
 
-def read_token(list_key, token):
-    try:
-        data = signing.loads(token, salt=_salt(list_key))
-        after, page = data["after"], data["page"]
-    except (signing.BadSignature, KeyError, TypeError):
-        raise InvalidRequest("page_token is not a valid page token for this list") from None
-    return after, page
+def _read_position(list_key, params):
+    """(position from the token or None, page number) from the query parameters."""
+    if "page" in params and "page_token" in params:
+        raise InvalidRequest("give page or page_token, not both")
+    if "page_token" in params:
+        try:
+            data = signing.loads(params["page_token"], salt=_salt(list_key))
+            return int(data["after"]), int(data["page"])
+        except (signing.BadSignature, KeyError, TypeError, ValueError):
+            raise InvalidRequest("page_token is not a valid page token for this list") from None
+    raw = params.get("page", "0")
+    if not _PAGE.fullmatch(raw):
+        raise InvalidRequest("page must be an integer from 0 to 999999999")
+    return None, int(raw)
+
+
+def _answer(list_key, items, page, total, next_token):
+    return {
+        list_key: items,
+        "pagination": {
+            "page": page,
+            "per_page": settings.GREENARROW_PER_PAGE,
+            "num_pages": max(1, math.ceil(total / settings.GREENARROW_PER_PAGE)),
+            "num_records": total,
+            "next_page_token": next_token,
+        },
+    }
 
 
 def paginate(queryset, params, list_key, fields=("id", "name")):
-    """One list page as `{list_key: [...], "pagination": {...}}` (two queries: count, page).
-
-    `params` is the query string; besides `page` or `page_token` it may hold nothing the
-    caller has not already consumed (filters), so a misspelt parameter is not silently ignored.
-    """
+    """One page of a table as `{list_key: [...], "pagination": {...}}` (two queries: count, page)."""
     per_page = settings.GREENARROW_PER_PAGE
-    if "page" in params and "page_token" in params:
-        raise InvalidRequest("give page or page_token, not both")
+    after, page = _read_position(list_key, params)
     queryset = queryset.order_by("id")
     rows = queryset.values(*fields)
-    if "page_token" in params:
-        after, page = read_token(list_key, params["page_token"])
-        rows = rows.filter(id__gt=after)
-        offset = 0
+    if after is not None:
+        rows, offset = rows.filter(id__gt=after), 0
     else:
-        raw = params.get("page", "0")
-        if not _PAGE.fullmatch(raw):
-            raise InvalidRequest("page must be an integer from 0 to 999999999")
-        page = int(raw)
         offset = page * per_page
     total = queryset.count()
     items = list(rows[offset : offset + per_page + 1])
     more = len(items) > per_page
     items = items[:per_page]
-    return {
-        list_key: items,
-        "pagination": {
-            "page": page,
-            "per_page": per_page,
-            "num_pages": max(1, math.ceil(total / per_page)),
-            "num_records": total,
-            "next_page_token": make_token(list_key, items[-1]["id"], page + 1) if more else None,
-        },
-    }
+    return _answer(
+        list_key,
+        items,
+        page,
+        total,
+        make_token(list_key, items[-1]["id"], page + 1) if more else None,
+    )
+
+
+def paginate_list(items, params, list_key):
+    """One page of an already computed list; its token carries an offset."""
+    per_page = settings.GREENARROW_PER_PAGE
+    offset, page = _read_position(list_key, params)
+    if offset is None:
+        offset = page * per_page
+    end = offset + per_page
+    more = end < len(items)
+    return _answer(
+        list_key,
+        items[offset:end],
+        page,
+        len(items),
+        make_token(list_key, end, page + 1) if more else None,
+    )

@@ -91,6 +91,90 @@ class StrictSerializer(serializers.Serializer):
     default_error_messages = {**MESSAGES, "invalid": "must be a hash", "null": "must be a hash"}
 
 
+class BooleanField(StrictField):
+    default_error_messages = {**MESSAGES, "invalid": "must be true or false"}
+
+    def to_internal_value(self, data):
+        if type(data) is not bool:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class PortionField(StrictField):
+    """A positive JSON number (integer or decimal); portions are weights, not percentages."""
+
+    default_error_messages = {
+        **MESSAGES,
+        "invalid": f"must be a number greater than 0 and at most {v.PORTION_MAX}",
+    }
+
+    def to_internal_value(self, data):
+        if type(data) not in (int, float) or not 0 < data <= v.PORTION_MAX:
+            self.fail("invalid")
+        return float(data)
+
+    def to_representation(self, value):
+        return value
+
+
+class NullOnlyField(StrictField):
+    """An attribute of the vendor's shape that this server does not support beyond null
+    (throttling templates): null is accepted and answered, anything else refused."""
+
+    def __init__(self, reason, **kwargs):
+        self.reason = reason
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if data is not serializers.empty and data is not None:
+            raise serializers.ValidationError(f"must be null: {self.reason}")
+        raise serializers.SkipField()
+
+    def get_attribute(self, instance):
+        return None
+
+    def to_representation(self, value):
+        return None
+
+
+LIST_MESSAGES = {
+    **MESSAGES,
+    "not_a_list": "must be a list",
+    "empty": "must not be empty",
+    "min_length": "must have at least {min_length} items",
+    "max_length": "must have at most {max_length} items",
+}
+
+
+class ListField(serializers.ListField):
+    default_error_messages = LIST_MESSAGES
+
+
+class StrictListSerializer(serializers.ListSerializer):
+    default_error_messages = LIST_MESSAGES
+
+
+class WholeSerializer(StrictSerializer):
+    """A hash that is always written whole, even inside a partial update (an item of a list that
+    PUT replaces as a whole): every required attribute must be present."""
+
+    class Meta:
+        list_serializer_class = StrictListSerializer
+
+    def validate(self, attrs):
+        missing = {
+            name: "is required"
+            for name, field in self.fields.items()
+            if field.required and not field.read_only and field.source not in attrs
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
+
 def unknown_attributes(serializer, data, prefix=""):
     """Paths of keys in `data` that `serializer` does not define (read-only ones are known)."""
     found = []
@@ -101,22 +185,34 @@ def unknown_attributes(serializer, data, prefix=""):
             found.append(path)
         elif isinstance(field, serializers.Serializer) and isinstance(value, dict):
             found += unknown_attributes(field, value, f"{path}.")
+        elif isinstance(field, serializers.ListSerializer) and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    found += unknown_attributes(field.child, item, f"{path}[{i}].")
         elif isinstance(value, dict) and hasattr(field, "known_keys"):
             found += [f"{path}.{k}" for k in value if k not in field.known_keys]
     return found
 
 
-def flatten_errors(errors, prefix=""):
-    """DRF's nested error dict as one sentence per problem, each starting with its path."""
-    if isinstance(errors, list):
-        return [f"{prefix.rstrip('.')} {message}".strip() for message in errors]
-    found = []
-    for key, value in errors.items():
-        if key == "non_field_errors":
-            found += flatten_errors(value, prefix)
-        else:
-            found += flatten_errors(value, f"{prefix}{key}.")
-    return found
+def flatten_errors(errors, path=""):
+    """DRF's nested error structure as one sentence per problem, each starting with its path:
+    `default.deliver_through[1].portion_of_mail must be ...`."""
+    if isinstance(errors, dict):
+        found = []
+        for key, value in errors.items():
+            if key == "non_field_errors":
+                sub = path
+            elif isinstance(key, int):
+                sub = f"{path}[{key}]"
+            else:
+                sub = f"{path}.{key}" if path else key
+            found += flatten_errors(value, sub)
+        return found
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return [f"{path} {message}".strip() for message in errors]
+    return [
+        m for i, item in enumerate(errors) if item for m in flatten_errors(item, f"{path}[{i}]")
+    ]
 
 
 # --- relay servers --------------------------------------------------------------------------
@@ -156,3 +252,69 @@ class RelayServerSerializer(StrictSerializer):
     destination = DestinationSerializer(source="*")
     throttle_limits = ThrottleLimitsSerializer(source="*")
     redirect = ReferenceField(required=False, allow_null=True)
+
+
+# --- IP addresses ---------------------------------------------------------------------------
+
+
+class IpDefaultSerializer(StrictSerializer):
+    max_concurrent_connections = IntegerField()
+    max_messages_per_hour = IntegerField()
+
+
+class IpAddressSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    name = StringField(validators=v.NAME_VALIDATORS)
+    ip = StringField(validators=[v.ipv4_dotted])
+    hostname = StringField(validators=v.HELO_VALIDATORS)
+    delivery_paused = BooleanField(required=False)
+    redirect = ReferenceField(required=False, allow_null=True)
+    throttling_template = NullOnlyField("throttling templates are not supported by this server")
+    default = IpDefaultSerializer(source="*", required=False)
+
+
+# --- routing rules --------------------------------------------------------------------------
+
+RANDOMIZATION = ["random", "message_constant", "email_address_constant"]
+
+
+class ChoiceField(StringField):
+    def __init__(self, choices, **kwargs):
+        self.choices = choices
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if data not in self.choices:
+            raise serializers.ValidationError(f"must be one of {', '.join(self.choices)}")
+        return data
+
+
+class DeliverThroughSerializer(WholeSerializer):
+    virtual_mta = ReferenceField()
+    portion_of_mail = PortionField()
+
+
+class RouteDefaultSerializer(StrictSerializer):
+    randomization_type = ChoiceField(RANDOMIZATION, source="default_randomization_type")
+    deliver_through = DeliverThroughSerializer(
+        many=True, allow_empty=False, source="default_deliver_through"
+    )
+
+
+class DomainOverrideSerializer(WholeSerializer):
+    # Writable although the vendor calls it read-only: a PUT that sends an override's id back
+    # updates that override in place (it keeps its id); see Routes in services.py.
+    id = IntegerField(low=1, high=2**63 - 1, required=False)
+    domains = ListField(
+        child=StringField(validators=[v.domain_pattern]), allow_empty=False, source="domain_list"
+    )
+    randomization_type = ChoiceField(RANDOMIZATION)
+    deliver_through = DeliverThroughSerializer(many=True, allow_empty=False)
+
+
+class RoutingRuleSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    name = StringField(validators=v.NAME_VALIDATORS)
+    default = RouteDefaultSerializer(source="*")
+    domain_overrides = DomainOverrideSerializer(many=True, required=False)

@@ -91,3 +91,42 @@ def ipv4_dotted(value):
 def credential_length(value):
     if len(value) > CREDENTIAL_MAX:
         raise ValidationError(f"must be at most {CREDENTIAL_MAX} characters long")
+
+
+# --- IP address VirtualMTAs ---
+
+
+def helo_characters(value):
+    # The vendor page lists letters, digits and '-', yet its own example is `hostname-28.com`:
+    # dots are allowed so that a real reverse-DNS name fits.
+    if not re.fullmatch(r"[A-Za-z0-9.-]*", value):
+        raise ValidationError("must contain only letters, digits, '.' and '-'")
+
+
+def not_ipv4(value):
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return
+    raise ValidationError("must be a host name, not an IPv4 address")
+
+
+HELO_VALIDATORS = [hostname_length, helo_characters, hostname_alnum_ends, not_ipv4]
+
+
+# --- Routing rules ---
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_DOMAIN = re.compile(rf"(\[\*\.\]|\*\.)?{_LABEL}(\.{_LABEL})*")
+PORTION_MAX = 1_000_000
+
+
+def domain_pattern(value):
+    """`example.com` (that domain), `[*.]example.com` (it and its subdomains) or `*.example.com`
+    (its subdomains only)."""
+    bare = value.removeprefix("[*.]").removeprefix("*.")
+    if len(bare) > 253 or not _DOMAIN.fullmatch(value):
+        raise ValidationError(
+            "must be a domain name, optionally prefixed with [*.] (it and its subdomains) "
+            "or *. (its subdomains only)"
+        )

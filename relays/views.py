@@ -1,21 +1,40 @@
 """GreenArrow Engine API v3 facade: thin viewsets over the write services.
 
-Each viewset names its model, serializer, envelope keys and services; reading the body,
-checking attributes, paging and rendering live once, in `VirtualMtaViewSet`.
+Reading the body, checking attributes and query parameters, paging and rendering live once, in
+`GreenArrowView` and `VirtualMtaViewSet`; each resource names its model, serializer and keys.
 """
 
 import json
 
 from django.core.exceptions import RequestDataTooBig
+from django.db.models import Prefetch
+from django.db.models.functions import Lower
 from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from relays import services
+from relays import validators as v
 from relays.envelope import JsonOnly, PayloadTooLarge
 from relays.errors import InvalidRequest, NotFound, ValidationFailed
-from relays.models import RelayServer
-from relays.pagination import paginate
-from relays.serializers import RelayServerSerializer, flatten_errors, unknown_attributes
+from relays.models import (
+    DefaultVirtualMta,
+    DeliverThrough,
+    DomainOverride,
+    IpAddress,
+    RelayServer,
+    RoutingRule,
+    VirtualMta,
+)
+from relays.pagination import paginate, paginate_list
+from relays.serializers import (
+    IpAddressSerializer,
+    ReferenceField,
+    RelayServerSerializer,
+    RoutingRuleSerializer,
+    flatten_errors,
+    unknown_attributes,
+)
 
 _MAX_ID = 2**63 - 1
 
@@ -40,36 +59,61 @@ def read_json_object(request):
     return data
 
 
-class VirtualMtaViewSet(viewsets.GenericViewSet):
-    """List, get, create, update (partial PUT) and delete for one VirtualMTA type."""
+class GreenArrowView(viewsets.GenericViewSet):
+    """What every GreenArrow resource shares: JSON only, bodies with one root key, strict
+    query parameters, ids that fit the database."""
 
     content_negotiation_class = JsonOnly
     lookup_value_regex = "[0-9]+"
+
+    def root_body(self, root_key, unknown_inside=lambda value: []):
+        """The value under `root_key`. Any other top-level key, and every path that
+        `unknown_inside(value)` finds, is refused as an unknown attribute, all at once."""
+        body = read_json_object(self.request)
+        if root_key not in body:
+            raise InvalidRequest(f"the request body must have the key {root_key}")
+        value = body[root_key]
+        unknown = [key for key in body if key != root_key]
+        unknown += [f"{root_key}.{path}" for path in unknown_inside(value)]
+        if unknown:
+            raise InvalidRequest([f"unknown attribute {path}" for path in unknown])
+        return value
+
+    def query(self, *allowed):
+        """The query string as a dict; a parameter the resource does not know is refused."""
+        params = self.request.query_params.dict()
+        unknown = sorted(set(params) - {"page", "page_token", *allowed})
+        if unknown:
+            raise InvalidRequest([f"unknown query parameter {name}" for name in unknown])
+        return params
+
+    def lookup(self, queryset, label):
+        pk = int(self.kwargs["pk"])
+        found = queryset.filter(pk=pk).first() if pk <= _MAX_ID else None
+        if found is None:
+            raise NotFound(f"no {label} with id {self.kwargs['pk']}")
+        return found
+
+
+class VirtualMtaViewSet(GreenArrowView):
+    """List, get, create, update (partial PUT) and delete for one VirtualMTA type."""
+
     root_key = None  # "relay_server"
     list_key = None  # "relay_servers"
     list_filters = {}  # query parameter -> function(queryset, value) -> queryset
-    create_service = None
-    update_service = None
 
     def get_object(self):
-        pk = int(self.kwargs["pk"])
-        found = self.get_queryset().filter(pk=pk).first() if pk <= _MAX_ID else None
-        if found is None:
-            raise NotFound(f"no {self.root_key} with id {self.kwargs['pk']}")
-        return found
+        return self.lookup(self.get_queryset(), self.root_key)
 
     def validated_body(self, partial):
-        body = read_json_object(self.request)
-        unknown = [key for key in body if key != self.root_key]
-        if self.root_key not in body:
-            raise InvalidRequest(f"the request body must have the key {self.root_key}")
-        record = body[self.root_key]
+        serializer = self.get_serializer(partial=partial)
+        record = self.root_body(
+            self.root_key,
+            lambda value: unknown_attributes(serializer, value) if isinstance(value, dict) else [],
+        )
         if not isinstance(record, dict):
             raise InvalidRequest(f"{self.root_key} must be a hash")
         serializer = self.get_serializer(data=record, partial=partial)
-        unknown += [f"{self.root_key}.{path}" for path in unknown_attributes(serializer, record)]
-        if unknown:
-            raise InvalidRequest([f"unknown attribute {path}" for path in unknown])
         if not serializer.is_valid():
             raise ValidationFailed(flatten_errors(serializer.errors))
         return serializer.validated_data
@@ -78,31 +122,32 @@ class VirtualMtaViewSet(viewsets.GenericViewSet):
         return Response({self.root_key: self.get_serializer(self.get_queryset().get(pk=pk)).data})
 
     def list(self, request):
-        params = request.query_params.dict()
+        params = self.query(*self.list_filters)
         queryset = self.get_queryset()
         for name, apply in self.list_filters.items():
             if name in params:
                 queryset = apply(queryset, params.pop(name))
-        unknown = sorted(set(params) - {"page", "page_token"})
-        if unknown:
-            raise InvalidRequest([f"unknown query parameter {name}" for name in unknown])
         return Response(paginate(queryset, params, self.list_key))
 
     def retrieve(self, request, pk):
         return Response({self.root_key: self.get_serializer(self.get_object()).data})
 
     def create(self, request):
-        record = type(self).create_service(self.validated_body(partial=False))
+        record = services.create_virtual_mta(
+            self.queryset.model, self.validated_body(partial=False)
+        )
         return self.respond(record.pk)
 
     def update(self, request, pk):
         self.get_object()  # 404 before 400: a PUT to a missing record is "not found"
-        record = type(self).update_service(int(pk), self.validated_body(partial=True))
+        record = services.update_virtual_mta(
+            self.queryset.model, int(pk), self.validated_body(partial=True)
+        )
         return self.respond(record.pk)
 
     def destroy(self, request, pk):
         self.get_object()
-        services.delete_virtual_mta(self.get_queryset().model, int(pk))
+        services.delete_virtual_mta(self.queryset.model, int(pk))
         return Response({})
 
 
@@ -110,5 +155,82 @@ class RelayServerViewSet(VirtualMtaViewSet):
     queryset = RelayServer.objects.select_related("redirect")
     serializer_class = RelayServerSerializer
     root_key, list_key = "relay_server", "relay_servers"
-    create_service = services.create_relay_server
-    update_service = services.update_relay_server
+
+
+def _filter_ip(queryset, value):
+    try:
+        v.ipv4_dotted(value)
+    except Exception:
+        raise InvalidRequest("ip must be a valid IPv4 address in dotted-decimal notation") from None
+    return queryset.filter(ip=value)
+
+
+class IpAddressViewSet(VirtualMtaViewSet):
+    queryset = IpAddress.objects.select_related("redirect")
+    serializer_class = IpAddressSerializer
+    root_key, list_key = "ip_address", "ip_addresses"
+    list_filters = {
+        "name": lambda qs, value: qs.annotate(lname=Lower("name")).filter(lname=value.lower()),
+        "ip": _filter_ip,
+        "hostname": lambda qs, value: qs.filter(hostname__iexact=value),
+    }
+
+
+class RoutingRuleViewSet(VirtualMtaViewSet):
+    queryset = RoutingRule.objects.prefetch_related(
+        Prefetch("deliver_through", DeliverThrough.objects.select_related("virtual_mta")),
+        Prefetch(
+            "domain_overrides",
+            DomainOverride.objects.prefetch_related(
+                "domains",
+                Prefetch("deliver_through", DeliverThrough.objects.select_related("virtual_mta")),
+            ),
+        ),
+    )
+    serializer_class = RoutingRuleSerializer
+    root_key, list_key = "routing_rule", "routing_rules"
+
+
+class VirtualMtasViewSet(GreenArrowView):
+    """Every VirtualMTA whatever its type, what refers to one, and the server's default."""
+
+    queryset = VirtualMta.objects.all()
+
+    def list(self, request):
+        return Response(
+            paginate(self.queryset, self.query(), "virtual_mtas", fields=("type", "id", "name"))
+        )
+
+    @action(detail=True, url_path="used_by")
+    def used_by(self, request, pk):
+        params = self.query()
+        vmta = self.lookup(self.queryset, "VirtualMTA")
+        return Response(paginate_list(services.referrers(vmta), params, "used_by"))
+
+
+class DefaultVirtualMtaViewSet(GreenArrowView):
+    queryset = DefaultVirtualMta.objects.all()
+
+    @staticmethod
+    def answer(vmta):
+        return Response({"virtual_mta": vmta.reference if vmta else None})
+
+    def retrieve(self, request):
+        self.query()
+        return self.answer(services.get_default_virtual_mta())
+
+    def update(self, request):
+        field = ReferenceField(allow_null=True)
+        value = self.root_body(
+            "virtual_mta",
+            lambda value: (
+                [k for k in value if k not in field.known_keys] if isinstance(value, dict) else []
+            ),
+        )
+        try:
+            ref = field.run_validation(value)
+        except Exception as error:
+            raise ValidationFailed(
+                flatten_errors(getattr(error, "detail", [str(error)]), "virtual_mta")
+            ) from None
+        return self.answer(services.set_default_virtual_mta(ref))

@@ -2,7 +2,6 @@ import base64
 import json
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from tests.factories import UserFactory
@@ -100,12 +99,19 @@ def relay_payload(**overrides):
 
 def db_snapshot():
     """Every row of the VirtualMTA store, to show that a refused request changed nothing."""
-    from relays.models import RelayServer, VirtualMta
+    from relays import models
 
-    return (
-        list(VirtualMta.objects.order_by("id").values()),
-        list(RelayServer.objects.order_by("id").values()),
-    )
+    tables = [
+        models.VirtualMta,
+        models.RelayServer,
+        models.IpAddress,
+        models.RoutingRule,
+        models.DomainOverride,
+        models.OverrideDomain,
+        models.DeliverThrough,
+        models.DefaultVirtualMta,
+    ]
+    return [list(table.objects.order_by("pk").values()) for table in tables]
 
 
 @pytest.fixture
@@ -120,7 +126,3 @@ def unchanged(db):
         assert db_snapshot() == before
 
     return check
-
-
-def is_postgresql():
-    return connection.vendor == "postgresql"

@@ -26,3 +26,26 @@ def test_a_list_page_is_three_queries_at_any_depth(admin, django_assert_num_quer
 
     assert len(first.json()["data"]["relay_servers"]) == 100
     assert len(second.json()["data"]["relay_servers"]) == 50
+
+
+def test_get_one_routing_rule_is_a_fixed_number_of_queries(admin, django_assert_num_queries):
+    from tests.factories import IpAddressFactory, RoutingRuleFactory, add_override
+
+    targets = [IpAddressFactory(name=f"ip-{n}") for n in range(6)]
+    rule = RoutingRuleFactory(targets=[(t, 1) for t in targets])
+    for n in range(4):
+        add_override(rule, [f"d{n}.example", f"e{n}.example"], [(t, 1) for t in targets[:3]])
+
+    # user; rule; its targets; its overrides; their domains; their targets
+    with django_assert_num_queries(6):
+        response = admin.get(f"/routing_rules/{rule.id}")
+
+    assert len(response.json()["data"]["routing_rule"]["domain_overrides"]) == 4
+
+
+def test_the_virtual_mtas_list_is_three_queries(admin, django_assert_num_queries):
+    for n in range(30):
+        RelayServerFactory(name=f"v-{n}")
+
+    with django_assert_num_queries(3):
+        admin.get("/virtual_mtas")
