@@ -241,6 +241,8 @@ class DestinationSerializer(StrictSerializer):
 
 
 class ThrottleLimitsSerializer(StrictSerializer):
+    """A relay server's `throttle_limits` and an IP address's `default`: 0 means unlimited."""
+
     max_concurrent_connections = IntegerField()
     max_messages_per_hour = IntegerField()
 
@@ -257,11 +259,6 @@ class RelayServerSerializer(StrictSerializer):
 # --- IP addresses ---------------------------------------------------------------------------
 
 
-class IpDefaultSerializer(StrictSerializer):
-    max_concurrent_connections = IntegerField()
-    max_messages_per_hour = IntegerField()
-
-
 class IpAddressSerializer(StrictSerializer):
     id = serializers.IntegerField(read_only=True)
     name = StringField(validators=v.NAME_VALIDATORS)
@@ -270,7 +267,7 @@ class IpAddressSerializer(StrictSerializer):
     delivery_paused = BooleanField(required=False)
     redirect = ReferenceField(required=False, allow_null=True)
     throttling_template = NullOnlyField("throttling templates are not supported by this server")
-    default = IpDefaultSerializer(source="*", required=False)
+    default = ThrottleLimitsSerializer(source="*", required=False)
 
 
 # --- routing rules --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import pytest
 
 from relays.models import IpAddress
-from tests.conftest import error, ok
+from tests.conftest import error, ok, relay_payload
 from tests.factories import IpAddressFactory, RelayServerFactory
 
 
@@ -53,20 +53,7 @@ def test_create_with_every_attribute(admin):
 
 def test_the_vendor_relay_server_example_redirects_to_ipaddr_1(admin):
     ip = IpAddressFactory(name="ipaddr-1")
-    payload = {
-        "relay_server": {
-            "name": "new-relay-server",
-            "source_ip": {"ip": "127.0.0.2", "hostname": "outgoing-hostname.com"},
-            "destination": {
-                "hostname": "destination-hostname.com",
-                "port": 25,
-                "username": "myusername",
-                "password": "mysecret",
-            },
-            "throttle_limits": {"max_concurrent_connections": 2, "max_messages_per_hour": 120},
-            "redirect": {"name": "ipaddr-1"},
-        }
-    }
+    payload = relay_payload(redirect={"name": "ipaddr-1"})  # the vendor page's example, verbatim
 
     response = admin.post("/relay_servers", payload)
 

@@ -218,6 +218,18 @@ def test_domains_are_unique_case_insensitively_within_the_rule(admin, paths, unc
     )
 
 
+def rule_with_override_for(domain, via):
+    """A create body for `rr-1` with one domain override for `domain`, all through `via`."""
+    route = {"randomization_type": "random", "deliver_through": [target(via, 1)]}
+    return {
+        "routing_rule": {
+            "name": "rr-1",
+            "default": route,
+            "domain_overrides": [{"domains": [domain], **route}],
+        }
+    }
+
+
 DOMAIN = "must be a domain name, optionally prefixed with [*.] (it and its subdomains) or *. (its subdomains only)"
 
 
@@ -226,18 +238,7 @@ DOMAIN = "must be a domain name, optionally prefixed with [*.] (it and its subdo
     ["example.com", "[*.]example.com", "*.example.com", "localhost", "a-b.c0m", "x" * 63 + ".com"],
 )
 def test_accepted_domain_forms(admin, paths, domain):
-    override = {
-        "domains": [domain],
-        "randomization_type": "random",
-        "deliver_through": [target(paths[0], 1)],
-    }
-    payload = {
-        "routing_rule": {
-            "name": "rr-1",
-            "default": {"randomization_type": "random", "deliver_through": [target(paths[0], 1)]},
-            "domain_overrides": [override],
-        }
-    }
+    payload = rule_with_override_for(domain, paths[0])
 
     response = admin.post("/routing_rules", payload)
 
@@ -261,18 +262,7 @@ def test_accepted_domain_forms(admin, paths, domain):
     ],
 )
 def test_refused_domain_forms(admin, paths, unchanged, domain):
-    override = {
-        "domains": [domain],
-        "randomization_type": "random",
-        "deliver_through": [target(paths[0], 1)],
-    }
-    payload = {
-        "routing_rule": {
-            "name": "rr-1",
-            "default": {"randomization_type": "random", "deliver_through": [target(paths[0], 1)]},
-            "domain_overrides": [override],
-        }
-    }
+    payload = rule_with_override_for(domain, paths[0])
 
     with unchanged():
         response = admin.post("/routing_rules", payload)
