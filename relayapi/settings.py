@@ -136,6 +136,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "relays.envelope.exception_handler",
 }
 
+# Encrypts the Mail Manager access keys' secrets at rest (a Fernet key: 32 url-safe base64
+# bytes). Unset: derived from SECRET_KEY, so changing SECRET_KEY then invalidates every key.
+ACCESS_KEY_ENCRYPTION_KEY = os.environ.get("ACCESS_KEY_ENCRYPTION_KEY", "")
+# SigV4 requests older or newer than this are refused, as AWS does.
+SIGV4_MAX_SKEW_SECONDS = 15 * 60
+
 # Lists of the GreenArrow API: fixed page size, as every vendor example shows.
 GREENARROW_PER_PAGE = 100
 

@@ -1,5 +1,6 @@
 """The delivery-path store shared by the GreenArrow API, the Mail Manager API and the admin."""
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -303,3 +304,25 @@ class DefaultVirtualMta(models.Model):
 
     def __str__(self):
         return f"default VirtualMTA: {self.virtual_mta or 'none'}"
+
+
+class AccessKey(models.Model):
+    """A Mail Manager API credential: SigV4 requests signed with it act as `user`.
+
+    The secret is stored encrypted (see relays.mailmanager.keys); it is shown once, when the key
+    is created with `manage.py create_access_key USERNAME`.
+    """
+
+    access_key_id = models.CharField(max_length=20, unique=True)
+    secret_encrypted = models.TextField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_keys"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.access_key_id

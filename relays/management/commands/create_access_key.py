@@ -1,0 +1,24 @@
+import json
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from relays.mailmanager import keys
+from relays.models import AccessKey
+
+
+class Command(BaseCommand):
+    help = "Create a Mail Manager API access key for USERNAME; prints it once, as JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+
+    def handle(self, username, **options):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user named {username!r}")
+        key_id, secret = keys.new_key_pair()
+        AccessKey.objects.create(
+            access_key_id=key_id, secret_encrypted=keys.encrypt(secret), user=user
+        )
+        self.stdout.write(json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret}))
