@@ -142,6 +142,13 @@ ACCESS_KEY_ENCRYPTION_KEY = os.environ.get("ACCESS_KEY_ENCRYPTION_KEY", "")
 # SigV4 requests older or newer than this are refused, as AWS does.
 SIGV4_MAX_SKEW_SECONDS = 15 * 60
 
+# Mail Manager facade: the region and account in RelayArns, and the source IP / HELO name that
+# relays created through it use (Mail Manager has no such attributes; GreenArrow requires them).
+MAILMANAGER_REGION = os.environ.get("MAILMANAGER_REGION", "us-east-1")
+MAILMANAGER_ACCOUNT = os.environ.get("MAILMANAGER_ACCOUNT", "000000000000")
+MAILMANAGER_SOURCE_IP = os.environ.get("MAILMANAGER_SOURCE_IP", "127.0.0.1")
+MAILMANAGER_HELO_HOSTNAME = os.environ.get("MAILMANAGER_HELO_HOSTNAME", "localhost")
+
 # Lists of the GreenArrow API: fixed page size, as every vendor example shows.
 GREENARROW_PER_PAGE = 100
 

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django.views import defaults
 
 from relays.envelope import error_response
+from relays.mailmanager.views import endpoint as mailmanager
 
 
 def greenarrow_not_found(request):
@@ -28,4 +29,6 @@ urlpatterns = [
     re_path(r"^ga/", greenarrow_not_found),
     path("admin/", admin.site.urls),
     path("healthz", health),
+    # Mail Manager (awsJson1_0): every operation is a POST to the root, named by X-Amz-Target.
+    path("", mailmanager),
 ]

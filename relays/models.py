@@ -1,5 +1,7 @@
 """The delivery-path store shared by the GreenArrow API, the Mail Manager API and the admin."""
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -77,6 +79,11 @@ class VirtualMta(models.Model):
         return {"type": self.type, "id": self.id, "name": self.name}
 
 
+def new_relay_id():
+    """The Mail Manager RelayId: stable, unique, `[a-zA-Z0-9-]+` (not the bare integer id)."""
+    return "rl-" + secrets.token_hex(8)
+
+
 class RelayServer(VirtualMta):
     """An SMTP destination reached from a chosen source IP and HELO name, with throttle limits.
 
@@ -120,6 +127,12 @@ class RelayServer(VirtualMta):
     max_messages_per_hour = models.PositiveIntegerField(
         help_text="0 = unlimited", validators=[MaxValueValidator(v.INT32_MAX)]
     )
+    # Mail Manager: its public id, and an external secret (AWS Secrets Manager ARN) that holds the
+    # SMTP credentials instead of `destination_username`/`destination_password`.
+    relay_id = models.CharField(
+        "Mail Manager RelayId", max_length=100, unique=True, default=new_relay_id, editable=False
+    )
+    secret_arn = models.CharField(max_length=2048, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["id"]

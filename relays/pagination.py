@@ -27,6 +27,11 @@ def make_token(list_key, position, page):
     return signing.dumps({"after": position, "page": page}, salt=_salt(list_key))
 
 
+def read_token(list_key, token):
+    """The position a token of this list carries; InvalidRequest for any other string."""
+    return _read_position(list_key, {"page_token": token})[0]
+
+
 def _read_position(list_key, params):
     """(position from the token or None, page number) from the query parameters."""
     if "page" in params and "page_token" in params:

@@ -1,5 +1,5 @@
 """The AWS SES Mail Manager-compatible facade (awsJson1_0 at `POST /`).
 
-Built so far: access keys kept by the server and SigV4 verification (`sigv4.py`). The
-operations themselves (CreateRelay, ...) are not served yet.
+`views.py` serves the relay operations, `sigv4.py` verifies signatures, `keys.py` keeps the
+access keys' secrets encrypted. Not yet: the tag operations and ClientToken idempotency.
 """
