@@ -217,5 +217,8 @@ def test_an_unknown_target_is_unknown_operation(target):
     response = Client().post("/", "{}", content_type="application/x-amz-json-1.0", **headers)
 
     assert response.status_code == 400
-    assert json.loads(response.content)["__type"] == "com.amazonaws.mailmanager#UnknownOperationException"
+    assert (
+        json.loads(response.content)["__type"]
+        == "com.amazonaws.mailmanager#UnknownOperationException"
+    )
     assert response["Content-Type"] == "application/x-amz-json-1.0"
