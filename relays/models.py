@@ -339,3 +339,30 @@ class AccessKey(models.Model):
 
     def __str__(self):
         return self.access_key_id
+
+
+class ClientToken(models.Model):
+    """A Mail Manager CreateRelay idempotency token, kept in the database so that a retry that
+    lands on another app server behaves the same. Same token and same parameters: the same
+    RelayId, nothing new; same token, other parameters: a conflict. Tokens expire after 24 h."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_tokens"
+    )
+    token = models.CharField(max_length=128)
+    fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the request without its token"
+    )
+    relay_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "token"], name="relays_clienttoken_unique_per_user"
+            )
+        ]
+
+    def __str__(self):
+        return self.token

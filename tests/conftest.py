@@ -1,7 +1,10 @@
 import base64
 import json
 
+import boto3
 import pytest
+from botocore.config import Config
+from django.core.management import call_command
 from django.test import Client
 
 from tests.factories import UserFactory
@@ -126,3 +129,36 @@ def unchanged(db):
         assert db_snapshot() == before
 
     return check
+
+
+# --- Mail Manager (boto3 against a live server on loopback) ---
+
+
+def client_for(live_server, username, capsys, **config):
+    call_command("create_access_key", username)
+    key = json.loads(capsys.readouterr().out)
+    return boto3.client(
+        "mailmanager",
+        endpoint_url=live_server.url,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+    )
+
+
+@pytest.fixture
+def mm(live_server, capsys):
+    UserFactory(username="admin", is_superuser=True)
+    return client_for(live_server, "admin", capsys)
+
+
+def create(mm, name="relay-a", **extra):
+    params = {
+        "RelayName": name,
+        "ServerName": "smtp.example.com",
+        "ServerPort": 587,
+        "Authentication": {"NoAuthentication": {}},
+        **extra,
+    }
+    return mm.create_relay(**params)["RelayId"]

@@ -6,43 +6,12 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from django.core.management import call_command
 
 from relays.models import RelayServer
-from tests.conftest import GreenArrowClient
+from tests.conftest import GreenArrowClient, client_for, create
 from tests.factories import RelayServerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def client_for(live_server, username, capsys, **config):
-    call_command("create_access_key", username)
-    key = json.loads(capsys.readouterr().out)
-    return boto3.client(
-        "mailmanager",
-        endpoint_url=live_server.url,
-        region_name="us-east-1",
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
-    )
-
-
-@pytest.fixture
-def mm(live_server, capsys):
-    UserFactory(username="admin", is_superuser=True)
-    return client_for(live_server, "admin", capsys)
-
-
-def create(mm, name="relay-a", **extra):
-    params = {
-        "RelayName": name,
-        "ServerName": "smtp.example.com",
-        "ServerPort": 587,
-        "Authentication": {"NoAuthentication": {}},
-        **extra,
-    }
-    return mm.create_relay(**params)["RelayId"]
 
 
 def test_create_then_get_answers_every_member(mm):

@@ -4,20 +4,23 @@ A thin facade over the same write services as the GreenArrow API: a relay create
 GreenArrow relay server (its rules apply too, the stricter wins), and the other way round.
 """
 
+import hashlib
 import json
 import logging
 import re
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from relays import errors, services
 from relays.mailmanager import sigv4
-from relays.models import RelayServer
+from relays.models import ClientToken, RelayServer
 from relays.pagination import make_token, read_token
 
 log = logging.getLogger(__name__)
@@ -121,7 +124,40 @@ def _auth_out(relay):
 # --- operations -------------------------------------------------------------------------------
 
 
-def create_relay(body):
+TOKEN_LIFETIME = timedelta(hours=24)
+
+
+def create_relay(body, user):
+    """CreateRelay; with a ClientToken (boto3 always sends one) a retry returns the first
+    result. The token row is inserted first, in the same transaction as the relay: a concurrent
+    call with the same token waits on the unique index until this one commits or rolls back."""
+    token = body.get("ClientToken")
+    if token is None:
+        return _create_relay(body)
+    if not isinstance(token, str) or not 1 <= len(token) <= 128:
+        raise _invalid("ClientToken must be a string of 1 to 128 characters")
+    request = {k: v for k, v in body.items() if k != "ClientToken"}
+    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        ClientToken.objects.filter(
+            user=user, token=token, created_at__lt=timezone.now() - TOKEN_LIFETIME
+        ).delete()
+        record, created = ClientToken.objects.get_or_create(
+            user=user, token=token, defaults={"fingerprint": fingerprint, "relay_id": ""}
+        )
+        if not created:
+            if record.fingerprint != fingerprint:
+                raise AwsError(
+                    "ConflictException", "ClientToken was already used with other parameters", 409
+                )
+            return {"RelayId": record.relay_id}
+        answer = _create_relay(body)
+        record.relay_id = answer["RelayId"]
+        record.save(update_fields=["relay_id"])
+        return answer
+
+
+def _create_relay(body):
     data = {
         "name": _string(body, "RelayName", RELAY_NAME),
         "destination_hostname": _string(body, "ServerName", SERVER_NAME),
@@ -138,7 +174,7 @@ def create_relay(body):
     return {"RelayId": relay.relay_id}
 
 
-def get_relay(body):
+def get_relay(body, user):
     relay = _relay(body)
     return {
         "RelayId": relay.relay_id,
@@ -152,7 +188,7 @@ def get_relay(body):
     }
 
 
-def list_relays(body):
+def list_relays(body, user):
     size = body.get("PageSize", 20)
     if type(size) is not int or not 1 <= size <= 50:
         raise _invalid("PageSize must be an integer from 1 to 50")
@@ -178,7 +214,7 @@ def list_relays(body):
     return answer
 
 
-def update_relay(body):
+def update_relay(body, user):
     relay = _relay(body)
     data = {}
     if body.get("RelayName") is not None:
@@ -192,7 +228,7 @@ def update_relay(body):
     return {}
 
 
-def delete_relay(body):
+def delete_relay(body, user):
     services.delete_virtual_mta(RelayServer, _relay(body).pk)
     return {}
 
@@ -264,7 +300,7 @@ def endpoint(request):
         if not isinstance(body, dict):
             raise AwsError("SerializationException", "the request body must be a JSON object")
         try:
-            return _respond(200, handler(body), request_id)
+            return _respond(200, handler(body, key.user), request_id)
         except errors.RelayError as error:
             raise _domain_error(error) from None
     except AwsError as error:
