@@ -149,6 +149,13 @@ MAILMANAGER_ACCOUNT = os.environ.get("MAILMANAGER_ACCOUNT", "000000000000")
 MAILMANAGER_SOURCE_IP = os.environ.get("MAILMANAGER_SOURCE_IP", "127.0.0.1")
 MAILMANAGER_HELO_HOSTNAME = os.environ.get("MAILMANAGER_HELO_HOSTNAME", "localhost")
 
+# At most this many relay servers (unset: unlimited; AWS's own Mail Manager quota is 40).
+RELAYAPI_MAX_RELAYS = (
+    int(os.environ["RELAYAPI_MAX_RELAYS"]) if os.environ.get("RELAYAPI_MAX_RELAYS") else None
+)
+# At most this many tags on one relay (the AWS norm).
+MAILMANAGER_MAX_TAGS = 50
+
 # Lists of the GreenArrow API: fixed page size, as every vendor example shows.
 GREENARROW_PER_PAGE = 100
 

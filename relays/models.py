@@ -366,3 +366,20 @@ class ClientToken(models.Model):
 
     def __str__(self):
         return self.token
+
+
+class RelayTag(models.Model):
+    """A Mail Manager tag on a relay; owned by it (deleted with it)."""
+
+    relay = models.ForeignKey(RelayServer, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=128)
+    value = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        ordering = ["relay", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["relay", "key"], name="relays_relaytag_key_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.key}={self.value}"

@@ -5,17 +5,19 @@ across all types, a reference that must exist, no delivery loop, a delete refuse
 referenced) lives here once.
 """
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 
-from relays.errors import InUse, NameTaken, NotFound, ValidationFailed
+from relays.errors import InUse, NameTaken, NotFound, QuotaExceeded, ValidationFailed
 from relays.models import (
     DefaultVirtualMta,
     DeliverThrough,
     DomainOverride,
     OverrideDomain,
+    RelayServer,
     VirtualMta,
 )
 
@@ -399,11 +401,20 @@ def _adds_references(data):
     return any(data.get(key) for key in ("redirect", "default_deliver_through", "domain_overrides"))
 
 
+def _assert_below_quota(model):
+    """RELAYAPI_MAX_RELAYS caps the relay servers; the caller holds the reference lock, so two
+    creates cannot both take the last place."""
+    limit = settings.RELAYAPI_MAX_RELAYS
+    if model is RelayServer and limit is not None and RelayServer.objects.count() >= limit:
+        raise QuotaExceeded(f"the maximum number of relay servers ({limit}) is reached")
+
+
 def create_virtual_mta(model, data):
     """Create an IP address, relay server or routing rule from validated `data`."""
     with transaction.atomic():
-        if _adds_references(data):
+        if _adds_references(data) or settings.RELAYAPI_MAX_RELAYS is not None:
             lock_references()
+        _assert_below_quota(model)
         return _save(model(), data)
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from relays import errors, services
 from relays.mailmanager import sigv4
-from relays.models import ClientToken, RelayServer
+from relays.models import ClientToken, RelayServer, RelayTag
 from relays.pagination import make_token, read_token
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 RELAY_ID = re.compile(r"[a-zA-Z0-9-]{1,100}")
 RELAY_NAME = re.compile(r"[a-zA-Z0-9_-]{1,100}")
 SERVER_NAME = re.compile(r"[a-zA-Z0-9.-]{1,100}")
+TAG_KEY = re.compile(r"[a-zA-Z0-9/_+=.:@-]{1,128}")
+TAG_VALUE = re.compile(r"[a-zA-Z0-9/_+=.:@-]{0,256}")
+TAGGABLE_ARN = re.compile(
+    r"arn:aws(|-cn|-us-gov|-eusc):ses:[a-z0-9-]{1,20}:[0-9]{12}:(mailmanager-|addon-).{1,970}"
+)
 SECRET_ARN = re.compile(
     r"arn:(aws|aws-cn|aws-us-gov|aws-eusc):secretsmanager:[a-z0-9-]+:\d{12}:secret:[a-zA-Z0-9/_+=,.@-]+"
 )
@@ -132,29 +137,35 @@ def create_relay(body, user):
     result. The token row is inserted first, in the same transaction as the relay: a concurrent
     call with the same token waits on the unique index until this one commits or rolls back."""
     token = body.get("ClientToken")
-    if token is None:
-        return _create_relay(body)
-    if not isinstance(token, str) or not 1 <= len(token) <= 128:
+    if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 128):
         raise _invalid("ClientToken must be a string of 1 to 128 characters")
+    tags = _tags(body.get("Tags", []), "Tags")
+    _assert_tag_quota(len(tags))
     request = {k: v for k, v in body.items() if k != "ClientToken"}
     fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
     with transaction.atomic():
-        ClientToken.objects.filter(
-            user=user, token=token, created_at__lt=timezone.now() - TOKEN_LIFETIME
-        ).delete()
-        record, created = ClientToken.objects.get_or_create(
-            user=user, token=token, defaults={"fingerprint": fingerprint, "relay_id": ""}
-        )
-        if not created:
-            if record.fingerprint != fingerprint:
-                raise AwsError(
-                    "ConflictException", "ClientToken was already used with other parameters", 409
-                )
-            return {"RelayId": record.relay_id}
-        answer = _create_relay(body)
-        record.relay_id = answer["RelayId"]
-        record.save(update_fields=["relay_id"])
-        return answer
+        record = None
+        if token is not None:
+            ClientToken.objects.filter(
+                user=user, token=token, created_at__lt=timezone.now() - TOKEN_LIFETIME
+            ).delete()
+            record, created = ClientToken.objects.get_or_create(
+                user=user, token=token, defaults={"fingerprint": fingerprint, "relay_id": ""}
+            )
+            if not created:
+                if record.fingerprint != fingerprint:
+                    raise AwsError(
+                        "ConflictException",
+                        "ClientToken was already used with other parameters",
+                        409,
+                    )
+                return {"RelayId": record.relay_id}
+        relay = _create_relay(body)
+        RelayTag.objects.bulk_create(RelayTag(relay=relay, key=k, value=v) for k, v in tags.items())
+        if record is not None:
+            record.relay_id = relay.relay_id
+            record.save(update_fields=["relay_id"])
+        return {"RelayId": relay.relay_id}
 
 
 def _create_relay(body):
@@ -168,10 +179,7 @@ def _create_relay(body):
         "max_concurrent_connections": 0,
         "max_messages_per_hour": 0,
     }
-    if body.get("Tags"):
-        raise _invalid("Tags are not supported by this server yet")
-    relay = services.create_virtual_mta(RelayServer, data)
-    return {"RelayId": relay.relay_id}
+    return services.create_virtual_mta(RelayServer, data)
 
 
 def get_relay(body, user):
@@ -233,6 +241,84 @@ def delete_relay(body, user):
     return {}
 
 
+# --- tags -------------------------------------------------------------------------------------
+
+
+def _tags(value, member):
+    """A TagList as {key: value}; every constraint of the model, `aws:` keys reserved."""
+    if not isinstance(value, list) or len(value) > 200:
+        raise _invalid(f"{member} must be a list of at most 200 tags")
+    tags = {}
+    for i, tag in enumerate(value):
+        if not isinstance(tag, dict) or set(tag) != {"Key", "Value"}:
+            raise _invalid(f"{member}[{i}] must have exactly the members Key and Value")
+        key, val = tag["Key"], tag["Value"]
+        if not isinstance(key, str) or not TAG_KEY.fullmatch(key):
+            raise _invalid(f"{member}[{i}].Key must match {TAG_KEY.pattern}")
+        if key.lower().startswith("aws:"):
+            raise _invalid(f"{member}[{i}].Key must not start with aws: (reserved)")
+        if not isinstance(val, str) or not TAG_VALUE.fullmatch(val):
+            raise _invalid(f"{member}[{i}].Value must match {TAG_VALUE.pattern}")
+        if key in tags:
+            raise _invalid(f"{member}[{i}].Key {key} is given twice")
+        tags[key] = val
+    return tags
+
+
+def _assert_tag_quota(count):
+    if count > settings.MAILMANAGER_MAX_TAGS:
+        raise AwsError(
+            "ServiceQuotaExceededException",
+            f"a resource may have at most {settings.MAILMANAGER_MAX_TAGS} tags",
+            402,
+        )
+
+
+def _tagged_relay(body):
+    arn = body.get("ResourceArn")
+    if not isinstance(arn, str) or not 20 <= len(arn) <= 1011 or not TAGGABLE_ARN.fullmatch(arn):
+        raise _invalid("ResourceArn must be a Mail Manager resource ARN")
+    prefix = _arn(RelayServer(relay_id=""))
+    relay_id = arn.removeprefix(prefix)
+    found = (
+        RelayServer.objects.filter(relay_id=relay_id).first() if arn.startswith(prefix) else None
+    )
+    if found is None:
+        raise AwsError("ResourceNotFoundException", f"Resource {arn} not found", 404)
+    return found
+
+
+def tag_resource(body, user):
+    if "Tags" not in body:
+        raise _invalid("Tags is required")
+    tags = _tags(body["Tags"], "Tags")
+    with transaction.atomic():
+        relay = RelayServer.objects.select_for_update().get(pk=_tagged_relay(body).pk)
+        existing = set(relay.tags.values_list("key", flat=True))
+        _assert_tag_quota(len(existing | set(tags)))
+        for key, value in tags.items():  # upsert: an existing key gets the new value
+            RelayTag.objects.update_or_create(relay=relay, key=key, defaults={"value": value})
+    return {}
+
+
+def untag_resource(body, user):
+    keys = body.get("TagKeys")
+    if (
+        not isinstance(keys, list)
+        or len(keys) > 200
+        or not all(isinstance(k, str) and TAG_KEY.fullmatch(k) for k in keys)
+    ):
+        raise _invalid(f"TagKeys must be a list of at most 200 keys matching {TAG_KEY.pattern}")
+    relay = _tagged_relay(body)
+    relay.tags.filter(key__in=keys).delete()  # keys that are not there: nothing to do
+    return {}
+
+
+def list_tags_for_resource(body, user):
+    relay = _tagged_relay(body)
+    return {"Tags": [{"Key": t.key, "Value": t.value} for t in relay.tags.all()]}
+
+
 # Operation -> (handler, the model permission it needs)
 OPERATIONS = {
     "CreateRelay": (create_relay, "relays.add_relayserver"),
@@ -240,6 +326,9 @@ OPERATIONS = {
     "ListRelays": (list_relays, "relays.view_relayserver"),
     "UpdateRelay": (update_relay, "relays.change_relayserver"),
     "DeleteRelay": (delete_relay, "relays.delete_relayserver"),
+    "TagResource": (tag_resource, "relays.change_relayserver"),
+    "UntagResource": (untag_resource, "relays.change_relayserver"),
+    "ListTagsForResource": (list_tags_for_resource, "relays.view_relayserver"),
 }
 
 
@@ -259,6 +348,8 @@ def _domain_error(error):
     message = "; ".join(error.messages)
     if isinstance(error, errors.NameTaken | errors.InUse):
         return AwsError("ConflictException", message, 409)
+    if isinstance(error, errors.QuotaExceeded):
+        return AwsError("ServiceQuotaExceededException", message, 402)
     if isinstance(error, errors.NotFound):
         return AwsError("ResourceNotFoundException", message, 404)
     return AwsError("ValidationException", message)
