@@ -145,7 +145,21 @@ class RelayServer(VirtualMta):
                 condition=Q(max_concurrent_connections__gte=0) & Q(max_messages_per_hour__gte=0),
                 name="relays_relayserver_throttle_non_negative",
             ),
+            # SMTP credentials come from one place: stored here, or an external secret.
+            models.CheckConstraint(
+                condition=Q(secret_arn__isnull=True)
+                | (Q(destination_username__isnull=True) & Q(destination_password__isnull=True)),
+                name="relays_relayserver_one_credential_source",
+            ),
         ]
+
+    def use_stored_credentials(self, data):
+        """Credentials written through GreenArrow replace an external secret (Mail Manager's
+        SecretArn), so the relay never has two sources of credentials."""
+        if "secret_arn" not in data and (
+            data.get("destination_username") or data.get("destination_password")
+        ):
+            self.secret_arn = None
 
 
 class IpAddress(VirtualMta):

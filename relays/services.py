@@ -346,6 +346,8 @@ def _save(vmta, data):
     overrides = data.pop("domain_overrides", None)
     for field, value in data.items():
         setattr(vmta, field, value)
+    if isinstance(vmta, RelayServer):
+        vmta.use_stored_credentials(data)
 
     problems, name_taken, routes = [], False, None
     if redirect_given:

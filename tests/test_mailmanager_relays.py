@@ -191,3 +191,64 @@ def test_an_unknown_target_is_unknown_operation(target):
         == "com.amazonaws.mailmanager#UnknownOperationException"
     )
     assert response["Content-Type"] == "application/x-amz-json-1.0"
+
+
+def test_renaming_to_a_taken_name_is_a_conflict(mm):
+    create(mm, "first")
+    second = create(mm, "second")
+
+    with pytest.raises(mm.exceptions.ConflictException):
+        mm.update_relay(RelayId=second, RelayName="FIRST")
+    assert mm.get_relay(RelayId=second)["RelayName"] == "second"
+
+
+def test_an_authentication_union_with_two_members_is_refused(live_server, capsys):
+    UserFactory(username="admin", is_superuser=True)
+    unchecked = client_for(live_server, "admin", capsys, parameter_validation=False)
+    both = {
+        "NoAuthentication": {},
+        "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+    }
+
+    with pytest.raises(unchecked.exceptions.ValidationException, match="exactly one member"):
+        create(unchecked, Authentication=both)
+
+
+def test_a_signed_body_that_is_not_json_is_a_serialization_error(db, capsys):
+    from django.core.management import call_command
+    from django.test import Client
+
+    from tests.test_mailmanager_sigv4 import signed
+
+    UserFactory(username="admin", is_superuser=True)
+    call_command("create_access_key", "admin")
+    key = json.loads(capsys.readouterr().out)
+    request, body = signed(
+        key["AccessKeyId"], key["SecretAccessKey"], host="testserver", body=b"{not json"
+    )
+    headers = {k: v for k, v in request.META.items() if k.startswith("HTTP_")}
+
+    response = Client().post("/", body, content_type="application/x-amz-json-1.0", **headers)
+
+    assert response.status_code == 400, response.content
+    assert (
+        json.loads(response.content)["__type"] == "com.amazonaws.mailmanager#SerializationException"
+    )
+
+
+def test_greenarrow_credentials_replace_an_external_secret(mm):
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smtp-AbCdEf"
+    relay_id = create(mm, Authentication={"SecretArn": secret})
+    relay = RelayServer.objects.get(relay_id=relay_id)
+    ga = GreenArrowClient("admin")
+
+    response = ga.put(
+        f"/relay_servers/{relay.pk}",
+        {"relay_server": {"destination": {"username": "u", "password": "p"}}},
+    )
+
+    assert response.status_code == 200
+    relay.refresh_from_db()
+    assert (relay.secret_arn, relay.destination_username) == (None, "u")
+    own = f"arn:aws:secretsmanager:us-east-1:000000000000:secret:relayapi/{relay_id}"
+    assert mm.get_relay(RelayId=relay_id)["Authentication"] == {"SecretArn": own}
