@@ -8,7 +8,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from relays.models import RelayServer
-from tests.conftest import GreenArrowClient, client_for, create
+from tests.conftest import GreenArrowClient, client_for, create, relay_payload
 from tests.factories import RelayServerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -252,3 +252,36 @@ def test_greenarrow_credentials_replace_an_external_secret(mm):
     assert (relay.secret_arn, relay.destination_username) == (None, "u")
     own = f"arn:aws:secretsmanager:us-east-1:000000000000:secret:relayapi/{relay_id}"
     assert mm.get_relay(RelayId=relay_id)["Authentication"] == {"SecretArn": own}
+
+
+def test_created_through_greenarrow_then_read_changed_and_deleted_by_boto3(mm):
+    ga = GreenArrowClient("admin")
+    created = ga.post("/relay_servers", relay_payload(name="from-ga")).json()["data"][
+        "relay_server"
+    ]
+    relay_id = RelayServer.objects.get(pk=created["id"]).relay_id
+
+    listed = [r["RelayName"] for r in mm.list_relays()["Relays"]]
+    mm.update_relay(RelayId=relay_id, RelayName="renamed-by-boto3", ServerPort=2525)
+    after = ga.get(f"/relay_servers/{created['id']}").json()["data"]["relay_server"]
+    mm.delete_relay(RelayId=relay_id)
+
+    assert listed == ["from-ga"]
+    assert (after["name"], after["destination"]["port"], after["destination"]["username"]) == (
+        "renamed-by-boto3",
+        2525,
+        "myusername",
+    )
+    assert ga.get(f"/relay_servers/{created['id']}").status_code == 404
+
+
+def test_list_relays_pages_by_20_by_default(mm):
+    for n in range(25):
+        RelayServerFactory(name=f"r-{n}")
+
+    first = mm.list_relays()
+    second = mm.list_relays(NextToken=first["NextToken"])
+
+    assert (len(first["Relays"]), len(second["Relays"])) == (20, 5)
+    assert "NextToken" not in second
+    assert set(first["Relays"][0]) == {"RelayId", "RelayName", "LastModifiedTimestamp"}
