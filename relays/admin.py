@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from relays import services
+from relays import references
 from relays.errors import ValidationFailed
 from relays.models import (
     DefaultVirtualMta,
@@ -24,9 +24,9 @@ class VirtualMtaForm(forms.ModelForm):
         if target is not None:
             # The admin's change view runs in one transaction, so this lock holds until the
             # save, exactly as in the write services.
-            services.lock_references()
+            references.lock_references()
             try:
-                services.assert_no_loop(self.instance, [target], "redirect")
+                references.assert_no_loop(self.instance, [target], "redirect")
             except ValidationFailed as error:
                 self.add_error("redirect", error.messages)
         return cleaned

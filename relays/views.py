@@ -13,7 +13,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from relays import services
+from relays import references, services
 from relays import validators as v
 from relays.envelope import JsonOnly, PayloadTooLarge
 from relays.errors import InvalidRequest, NotFound, ValidationFailed
@@ -205,7 +205,7 @@ class VirtualMtasViewSet(GreenArrowView):
     def used_by(self, request, pk):
         params = self.query()
         vmta = self.lookup(self.queryset, "VirtualMTA")
-        return Response(paginate_list(services.referrers(vmta), params, "used_by"))
+        return Response(paginate_list(references.referrers(vmta), params, "used_by"))
 
 
 class DefaultVirtualMtaViewSet(GreenArrowView):

@@ -57,7 +57,7 @@ def test_two_concurrent_creates_of_one_name_in_two_cases(db):
 def test_two_puts_closing_a_loop_from_both_ends_never_both_win(db):
     """50 rounds: A.redirect = R and R.deliver_through = [A] sent at the same moment."""
     from relays.models import DeliverThrough, IpAddress
-    from relays.services import find_loop
+    from relays.references import find_loop
     from tests.factories import RelayServerFactory, RoutingRuleFactory
 
     UserFactory(username="admin", is_superuser=True)
