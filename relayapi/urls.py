@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
 
-from relays.envelope import error_response
+from relays.envelope import INTERNAL_ERROR, error_response
 from relays.mailmanager.views import endpoint as mailmanager
 
 
@@ -14,9 +14,7 @@ def greenarrow_not_found(request):
 
 def handler500(request):
     if request.path.startswith("/ga/"):
-        return error_response(
-            500, "internal_error", ["an internal error occurred; it has been logged"]
-        )
+        return error_response(500, "internal_error", [INTERNAL_ERROR])
     return defaults.server_error(request)
 
 

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from relays import errors
 
 log = logging.getLogger(__name__)
+INTERNAL_ERROR = "an internal error occurred; it has been logged"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -61,7 +62,7 @@ def classify(exc):
             log.exception("database unavailable")
             return 503, "internal_error", ["the database is unavailable; try again later"]
     log.exception("unexpected error", exc_info=exc)
-    return 500, "internal_error", ["an internal error occurred; it has been logged"]
+    return 500, "internal_error", [INTERNAL_ERROR]
 
 
 def exception_handler(exc, context):

@@ -55,6 +55,9 @@ def delivery_paths(vmta, domain=None):
     """
     shares = {}
 
+    def final(node, share, paused):
+        shares[node.id] = (node, shares.get(node.id, (None, 0))[1] + share, paused)
+
     def walk(node, share, seen):
         if node.id in seen:  # the write services refuse loops; never recurse forever regardless
             raise ValueError(f"delivery loop through {node.name}")
@@ -65,8 +68,7 @@ def delivery_paths(vmta, domain=None):
             "routing_rule": RoutingRule,
         }[node.type].objects.get(pk=node.pk)
         if isinstance(concrete, IpAddress) and concrete.delivery_paused:
-            shares[concrete.id] = (concrete, shares.get(concrete.id, (None, 0))[1] + share, True)
-            return
+            return final(concrete, share, paused=True)
         if concrete.redirect_id is not None:
             return walk(concrete.redirect, share, seen)
         if isinstance(concrete, RoutingRule):
@@ -75,7 +77,7 @@ def delivery_paths(vmta, domain=None):
             for target in targets:
                 walk(target.virtual_mta, share * target.portion_of_mail / total, seen)
             return
-        shares[concrete.id] = (concrete, shares.get(concrete.id, (None, 0))[1] + share, False)
+        final(concrete, share, paused=False)
 
     walk(vmta, 1.0, frozenset())
     return [

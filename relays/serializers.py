@@ -86,6 +86,12 @@ class ReferenceField(StrictField):
     def to_representation(self, value):
         return value.reference
 
+    def unknown_keys(self, value):
+        """The keys of a reference hash that are not `type`, `id` or `name`."""
+        return (
+            [key for key in value if key not in self.known_keys] if isinstance(value, dict) else []
+        )
+
 
 class StrictSerializer(serializers.Serializer):
     default_error_messages = {**MESSAGES, "invalid": "must be a hash", "null": "must be a hash"}
@@ -189,8 +195,8 @@ def unknown_attributes(serializer, data, prefix=""):
             for i, item in enumerate(value):
                 if isinstance(item, dict):
                     found += unknown_attributes(field.child, item, f"{path}[{i}].")
-        elif isinstance(value, dict) and hasattr(field, "known_keys"):
-            found += [f"{path}.{k}" for k in value if k not in field.known_keys]
+        elif isinstance(field, ReferenceField):
+            found += [f"{path}.{key}" for key in field.unknown_keys(value)]
     return found
 
 

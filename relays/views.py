@@ -7,10 +7,12 @@ Reading the body, checking attributes and query parameters, paging and rendering
 import json
 
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.db.models.functions import Lower
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from relays import references, services
@@ -160,8 +162,8 @@ class RelayServerViewSet(VirtualMtaViewSet):
 def _filter_ip(queryset, value):
     try:
         v.ipv4_dotted(value)
-    except Exception:
-        raise InvalidRequest("ip must be a valid IPv4 address in dotted-decimal notation") from None
+    except DjangoValidationError as error:
+        raise InvalidRequest(f"ip {error.messages[0]}") from None
     return queryset.filter(ip=value)
 
 
@@ -221,16 +223,9 @@ class DefaultVirtualMtaViewSet(GreenArrowView):
 
     def update(self, request):
         field = ReferenceField(allow_null=True)
-        value = self.root_body(
-            "virtual_mta",
-            lambda value: (
-                [k for k in value if k not in field.known_keys] if isinstance(value, dict) else []
-            ),
-        )
+        value = self.root_body("virtual_mta", field.unknown_keys)
         try:
             ref = field.run_validation(value)
-        except Exception as error:
-            raise ValidationFailed(
-                flatten_errors(getattr(error, "detail", [str(error)]), "virtual_mta")
-            ) from None
+        except DRFValidationError as error:
+            raise ValidationFailed(flatten_errors(error.detail, "virtual_mta")) from None
         return self.answer(services.set_default_virtual_mta(ref))

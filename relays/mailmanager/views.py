@@ -111,10 +111,10 @@ def _relay(body):
     return found
 
 
-def _arn(relay):
+def _arn(relay_id):
     return (
         f"arn:aws:ses:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
-        f":mailmanager-smtp-relay/{relay.relay_id}"
+        f":mailmanager-smtp-relay/{relay_id}"
     )
 
 
@@ -168,11 +168,19 @@ def create_relay(body, user):
         return {"RelayId": relay.relay_id}
 
 
+def _relay_fields(body, required):
+    """RelayName, ServerName and ServerPort as model fields; absent ones (update) are left out."""
+    fields = {
+        "name": _string(body, "RelayName", RELAY_NAME, required),
+        "destination_hostname": _string(body, "ServerName", SERVER_NAME, required),
+        "destination_port": _port(body, required),
+    }
+    return {field: value for field, value in fields.items() if value is not None}
+
+
 def _create_relay(body):
     data = {
-        "name": _string(body, "RelayName", RELAY_NAME),
-        "destination_hostname": _string(body, "ServerName", SERVER_NAME),
-        "destination_port": _port(body),
+        **_relay_fields(body, required=True),
         **_authentication(body),
         "source_ip": settings.MAILMANAGER_SOURCE_IP,
         "source_hostname": settings.MAILMANAGER_HELO_HOSTNAME,
@@ -186,7 +194,7 @@ def get_relay(body, user):
     relay = _relay(body)
     return {
         "RelayId": relay.relay_id,
-        "RelayArn": _arn(relay),
+        "RelayArn": _arn(relay.relay_id),
         "RelayName": relay.name,
         "ServerName": relay.destination_hostname,
         "ServerPort": relay.destination_port,
@@ -224,13 +232,7 @@ def list_relays(body, user):
 
 def update_relay(body, user):
     relay = _relay(body)
-    data = {}
-    if body.get("RelayName") is not None:
-        data["name"] = _string(body, "RelayName", RELAY_NAME)
-    if body.get("ServerName") is not None:
-        data["destination_hostname"] = _string(body, "ServerName", SERVER_NAME)
-    if body.get("ServerPort") is not None:
-        data["destination_port"] = _port(body)
+    data = _relay_fields(body, required=False)
     data.update(_authentication(body, relay, required=False) or {})
     services.update_virtual_mta(RelayServer, relay.pk, data)
     return {}
@@ -278,7 +280,7 @@ def _tagged_relay(body):
     arn = body.get("ResourceArn")
     if not isinstance(arn, str) or not 20 <= len(arn) <= 1011 or not TAGGABLE_ARN.fullmatch(arn):
         raise _invalid("ResourceArn must be a Mail Manager resource ARN")
-    prefix = _arn(RelayServer(relay_id=""))
+    prefix = _arn("")
     relay_id = arn.removeprefix(prefix)
     found = (
         RelayServer.objects.filter(relay_id=relay_id).first() if arn.startswith(prefix) else None
