@@ -129,11 +129,11 @@ if env_bool("SECURE_PROXY_SSL_HEADER"):
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["relays.authentication.StaffBasicAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["relays.permissions.ModelPermissions"],
-    "DEFAULT_RENDERER_CLASSES": ["relays.envelope.EnvelopeRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["relays.greenarrow.authentication.StaffBasicAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["relays.greenarrow.permissions.ModelPermissions"],
+    "DEFAULT_RENDERER_CLASSES": ["relays.greenarrow.envelope.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
-    "EXCEPTION_HANDLER": "relays.envelope.exception_handler",
+    "EXCEPTION_HANDLER": "relays.greenarrow.envelope.exception_handler",
 }
 
 # Encrypts the Mail Manager access keys' secrets at rest (a Fernet key: 32 url-safe base64

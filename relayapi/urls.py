@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
 
-from relays.envelope import INTERNAL_ERROR, error_response
+from relays.greenarrow.envelope import INTERNAL_ERROR, error_response
 from relays.mailmanager.views import endpoint as mailmanager
 
 
@@ -23,7 +23,7 @@ def health(request):
 
 
 urlpatterns = [
-    path("ga/api/v3/eng/", include("relays.urls")),
+    path("ga/api/v3/eng/", include("relays.greenarrow.urls")),
     re_path(r"^ga/", greenarrow_not_found),
     path("admin/", admin.site.urls),
     path("healthz", health),

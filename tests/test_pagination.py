@@ -2,7 +2,7 @@ import pytest
 from django.core import signing
 
 from relays.models import RelayServer
-from relays.pagination import make_token
+from relays.tokens import make_token
 from tests.conftest import error, ok
 from tests.factories import RelayServerFactory
 

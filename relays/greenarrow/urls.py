@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from relays import views
+from relays.greenarrow import views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("relay_servers", views.RelayServerViewSet, basename="relay_server")

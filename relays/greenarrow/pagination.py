@@ -1,35 +1,20 @@
 """GreenArrow list pages: `page` (0-based) or `page_token`, a fixed `per_page`, ordered by id.
 
-A page token is signed (a client cannot forge or alter one) and stateless (any server instance
-can serve the next page). For tables it is keyset-based: it carries the last id seen and the
-next page is `WHERE id > last ORDER BY id LIMIT n`, which costs the same on page 1 as on page
-10,000 and does not skip records when earlier ones are deleted. For short computed lists
-(`used_by`) it carries an offset.
+Page tokens come from `relays.tokens`. For tables they are keyset-based: the next page is
+`WHERE id > last ORDER BY id LIMIT n`, which costs the same on page 1 as on page 10,000 and does
+not skip records when earlier ones are deleted. For short computed lists (`used_by`) the token
+carries an offset.
 """
 
 import math
 import re
 
 from django.conf import settings
-from django.core import signing
 
 from relays.errors import InvalidRequest
+from relays.tokens import InvalidToken, make_token, read_token
 
 _PAGE = re.compile(r"[0-9]{1,9}")
-
-
-def _salt(list_key):
-    # A token of one list is refused by every other list.
-    return f"relays.page_token.{list_key}"
-
-
-def make_token(list_key, position, page):
-    return signing.dumps({"after": position, "page": page}, salt=_salt(list_key))
-
-
-def read_token(list_key, token):
-    """The position a token of this list carries; InvalidRequest for any other string."""
-    return _read_position(list_key, {"page_token": token})[0]
 
 
 def _read_position(list_key, params):
@@ -38,9 +23,8 @@ def _read_position(list_key, params):
         raise InvalidRequest("give page or page_token, not both")
     if "page_token" in params:
         try:
-            data = signing.loads(params["page_token"], salt=_salt(list_key))
-            return int(data["after"]), int(data["page"])
-        except (signing.BadSignature, KeyError, TypeError, ValueError):
+            return read_token(list_key, params["page_token"])
+        except InvalidToken:
             raise InvalidRequest("page_token is not a valid page token for this list") from None
     raw = params.get("page", "0")
     if not _PAGE.fullmatch(raw):

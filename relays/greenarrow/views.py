@@ -17,8 +17,17 @@ from rest_framework.response import Response
 
 from relays import references, services
 from relays import validators as v
-from relays.envelope import JsonOnly, PayloadTooLarge
 from relays.errors import InvalidRequest, NotFound, ValidationFailed
+from relays.greenarrow.envelope import JsonOnly, PayloadTooLarge
+from relays.greenarrow.pagination import paginate, paginate_list
+from relays.greenarrow.serializers import (
+    IpAddressSerializer,
+    ReferenceField,
+    RelayServerSerializer,
+    RoutingRuleSerializer,
+    flatten_errors,
+    unknown_attributes,
+)
 from relays.models import (
     DefaultVirtualMta,
     DeliverThrough,
@@ -27,15 +36,6 @@ from relays.models import (
     RelayServer,
     RoutingRule,
     VirtualMta,
-)
-from relays.pagination import paginate, paginate_list
-from relays.serializers import (
-    IpAddressSerializer,
-    ReferenceField,
-    RelayServerSerializer,
-    RoutingRuleSerializer,
-    flatten_errors,
-    unknown_attributes,
 )
 
 _MAX_ID = 2**63 - 1

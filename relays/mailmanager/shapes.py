@@ -1,0 +1,102 @@
+"""Mail Manager members as the botocore model shapes them: patterns, ranges, the
+`Authentication` union, ARNs, and `AwsError`, the one exception every operation raises.
+
+Each check names the member and the rule it breaks, as AWS's own ValidationException does.
+"""
+
+import re
+
+from django.conf import settings
+
+RELAY_ID = re.compile(r"[a-zA-Z0-9-]{1,100}")
+RELAY_NAME = re.compile(r"[a-zA-Z0-9_-]{1,100}")
+SERVER_NAME = re.compile(r"[a-zA-Z0-9.-]{1,100}")
+TAG_KEY = re.compile(r"[a-zA-Z0-9/_+=.:@-]{1,128}")
+TAG_VALUE = re.compile(r"[a-zA-Z0-9/_+=.:@-]{0,256}")
+TAGGABLE_ARN = re.compile(
+    r"arn:aws(|-cn|-us-gov|-eusc):ses:[a-z0-9-]{1,20}:[0-9]{12}:(mailmanager-|addon-).{1,970}"
+)
+SECRET_ARN = re.compile(
+    r"arn:(aws|aws-cn|aws-us-gov|aws-eusc):secretsmanager:[a-z0-9-]+:\d{12}:secret:[a-zA-Z0-9/_+=,.@-]+"
+)
+
+
+class AwsError(Exception):
+    """A refused call: `code` is the modelled error name, `status` its HTTP status."""
+
+    def __init__(self, code, message, status=400):
+        self.code, self.status = code, status
+        super().__init__(message)
+
+
+def invalid(message):
+    return AwsError("ValidationException", message)
+
+
+def string(body, member, pattern, required=True):
+    """A string member matching `pattern`; None when absent and not required."""
+    value = body.get(member)
+    if value is None:
+        if required:
+            raise invalid(f"{member} is required")
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise invalid(f"{member} must match {pattern.pattern}")
+    return value
+
+
+def port(body, required=True):
+    value = body.get("ServerPort")
+    if value is None and not required:
+        return None
+    if type(value) is not int or not 1 <= value <= 65535:
+        raise invalid("ServerPort must be an integer from 1 to 65535")
+    return value
+
+
+def relay_arn(relay_id):
+    return (
+        f"arn:aws:ses:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
+        f":mailmanager-smtp-relay/{relay_id}"
+    )
+
+
+def own_secret_arn(relay):
+    """The ARN that names this server's own stored credentials of `relay`."""
+    return (
+        f"arn:aws:secretsmanager:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
+        f":secret:relayapi/{relay.relay_id}"
+    )
+
+
+def authentication_in(body, relay=None, required=True):
+    """Model fields for the `Authentication` union, or None when it is absent (update)."""
+    value = body.get("Authentication")
+    if value is None and not required:
+        return None
+    if (
+        not isinstance(value, dict)
+        or len(value) != 1
+        or next(iter(value)) not in {"SecretArn", "NoAuthentication"}
+    ):
+        raise invalid("Authentication must have exactly one member: SecretArn or NoAuthentication")
+    if "NoAuthentication" in value:
+        if value["NoAuthentication"] != {}:
+            raise invalid("Authentication.NoAuthentication must be an empty structure")
+        return {"destination_username": None, "destination_password": None, "secret_arn": None}
+    arn = value["SecretArn"]
+    if not isinstance(arn, str) or not SECRET_ARN.fullmatch(arn):
+        raise invalid(f"Authentication.SecretArn must match {SECRET_ARN.pattern}")
+    if relay is not None and arn == own_secret_arn(relay):
+        return {}  # written back as read: the stored GreenArrow credentials stay
+    return {"destination_username": None, "destination_password": None, "secret_arn": arn}
+
+
+def authentication_out(relay):
+    """The `Authentication` union for a relay: its SecretArn, the ARN of its stored
+    credentials, or NoAuthentication."""
+    if relay.secret_arn:
+        return {"SecretArn": relay.secret_arn}
+    if relay.destination_username is not None or relay.destination_password is not None:
+        return {"SecretArn": own_secret_arn(relay)}
+    return {"NoAuthentication": {}}
