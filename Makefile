@@ -5,7 +5,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test lint check clean
+.PHONY: install run serve test bench lint check clean
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,16 @@ run: install
 # Production-style: gunicorn with deploy/gunicorn.conf.py (needs SECRET_KEY and ALLOWED_HOSTS).
 serve: install
 	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py relayapi.wsgi
 
 test: install
 	deploy/run-tests.sh
+
+# PostgreSQL + gunicorn (production config) + nginx, driven by wrk; see BENCHMARKS.md.
+# Knobs: BENCH_RELAYS (100000), BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_OUTPUT.
+bench: install
+	$(VENV)/bin/python deploy/bench/run.py
 
 lint: install
 	$(VENV)/bin/ruff check .

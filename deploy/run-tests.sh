@@ -7,6 +7,17 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 
+# The end-to-end tests (tests/e2e, in the PostgreSQL pass) put a real nginx in front of gunicorn:
+# Debian's package, installed here when it is missing and we run as root.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "run-tests: installing Debian's nginx package" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >&2
+    else
+        echo "run-tests: nginx is missing (Debian's nginx package); the nginx test will fail" >&2
+    fi
+fi
+
 pg_url=${DATABASE_URL:-}
 pg_dir=""
 cleanup() { [ -n "$pg_dir" ] && deploy/pg-temp.sh stop "$pg_dir"; }

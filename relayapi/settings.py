@@ -9,6 +9,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from relayapi.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -56,7 +58,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every request, whatever answers it, gets an id and one log line.
+    "relayapi.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves STATIC_ROOT (the admin's CSS and JS) under gunicorn, before sessions are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -93,7 +99,23 @@ def database_from_env():
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{VAR_DIR / 'relayapi.sqlite3'}"
-    config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")))
+    pool = env_bool("DATABASE_POOL")
+    config = dj_database_url.parse(
+        url,
+        # A persistent connection per worker, checked before reuse: opening one costs more than
+        # most requests (see BENCHMARKS.md). A pool replaces it when DATABASE_POOL is on.
+        conn_max_age=0 if pool else int(os.environ.get("CONN_MAX_AGE", "600")),
+        conn_health_checks=True,
+    )
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        if pool:
+            config.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 4}
+        # No statement runs (or waits for a lock) longer than this, so no request holds locks
+        # that stall other writers for long; a statement cut off answers 503, try again.
+        timeout = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "5000"))
+        config.setdefault("OPTIONS", {})["options"] = (
+            f"-c statement_timeout={timeout} -c idle_in_transaction_session_timeout={timeout * 2}"
+        )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes SQLite's write lock when a transaction starts, so two concurrent writes
         # queue up instead of one failing half-way with "database is locked".
@@ -118,6 +140,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic also writes gzip copies that WhiteNoise serves to clients that accept them.
+    # Not the manifest variant: it refuses to render a page before collectstatic has run.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # A request body over 1 MiB is refused with 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -127,6 +155,9 @@ USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST")
 if env_bool("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Reuse the proxy's X-Request-Id (when it has the shape of an id) instead of making a new one.
+# Only behind a proxy that sets or replaces the header: otherwise clients choose their own ids.
+RELAYAPI_TRUST_REQUEST_ID = env_bool("RELAYAPI_TRUST_REQUEST_ID")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["relays.greenarrow.authentication.StaffBasicAuthentication"],
@@ -139,6 +170,10 @@ REST_FRAMEWORK = {
 # Encrypts the Mail Manager access keys' secrets at rest (a Fernet key: 32 url-safe base64
 # bytes). Unset: derived from SECRET_KEY, so changing SECRET_KEY then invalidates every key.
 ACCESS_KEY_ENCRYPTION_KEY = os.environ.get("ACCESS_KEY_ENCRYPTION_KEY", "")
+# How long a successful HTTP Basic password check is remembered in each process (0: never).
+# See relays/greenarrow/authentication.py for why this is safe.
+RELAYAPI_AUTH_CACHE_SECONDS = int(os.environ.get("RELAYAPI_AUTH_CACHE_SECONDS", "300"))
+
 # SigV4 requests older or newer than this are refused, as AWS does.
 SIGV4_MAX_SKEW_SECONDS = 15 * 60
 
@@ -159,9 +194,6 @@ MAILMANAGER_MAX_TAGS = 50
 # Lists of the GreenArrow API: fixed page size, as every vendor example shows.
 GREENARROW_PER_PAGE = 100
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# One JSON line per event on standard error, Django's own records included (relayapi/logging.py).
+LOGGING_CONFIG = "relayapi.logging.configure"
+LOGGING = logging_config(level=os.environ.get("LOG_LEVEL", "INFO"))

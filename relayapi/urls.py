@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
 
+from relayapi import health
 from relays.greenarrow.envelope import INTERNAL_ERROR, error_response
 from relays.mailmanager.views import endpoint as mailmanager
 
@@ -18,15 +18,13 @@ def handler500(request):
     return defaults.server_error(request)
 
 
-def health(request):
-    return JsonResponse({"status": "ok"})
-
-
 urlpatterns = [
+    # First: the liveness probe is the cheapest request there is, and resolves in one match.
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
     path("ga/api/v3/eng/", include("relays.greenarrow.urls")),
     re_path(r"^ga/", greenarrow_not_found),
     path("admin/", admin.site.urls),
-    path("healthz", health),
     # Mail Manager (awsJson1_0): every operation is a POST to the root, named by X-Amz-Target.
     path("", mailmanager),
 ]

@@ -26,7 +26,7 @@ class VirtualMtaForm(forms.ModelForm):
             # save, exactly as in the write services.
             references.lock_references()
             try:
-                references.assert_no_loop(self.instance, [target], "redirect")
+                references.assert_hand_off_allowed(self.instance, [("redirect", [target])])
             except ValidationFailed as error:
                 self.add_error("redirect", error.messages)
         return cleaned

@@ -66,9 +66,12 @@ class VirtualMta(models.Model):
         ]
 
     def __init__(self, *args, **kwargs):
+        # A new record (built with keywords) gets its subclass's type. Rows loaded from the
+        # database arrive as positional values and keep theirs; reading `self.type` here would
+        # load it, one query per row, whenever a query defers it (`.only(...)`).
+        if not args and self.VMTA_TYPE:
+            kwargs.setdefault("type", self.VMTA_TYPE)
         super().__init__(*args, **kwargs)
-        if not self.type and self.VMTA_TYPE:
-            self.type = self.VMTA_TYPE
 
     def __str__(self):
         return self.name
@@ -77,6 +80,30 @@ class VirtualMta(models.Model):
     def reference(self):
         """The public {type, id, name} hash that every reference to this path answers with."""
         return {"type": self.type, "id": self.id, "name": self.name}
+
+
+class RecordCount(models.Model):
+    """How many VirtualMTAs of each type exist, kept by database triggers on `VirtualMta` (see
+    migration 0008), so a list answers its total without counting 100,000 rows. `version` grows
+    with every insert and delete of that type: whatever is derived from the list's order (page
+    boundaries) is still valid while it has not moved."""
+
+    type = models.CharField(max_length=20, primary_key=True, choices=VirtualMta.Type.choices)
+    count = models.BigIntegerField(default=0)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["type"]
+
+    def __str__(self):
+        return f"{self.type}: {self.count}"
+
+    @classmethod
+    def of(cls, *types):
+        """(count, version) summed over `types` (every type when none is named). One query."""
+        rows = cls.objects.all() if not types else cls.objects.filter(type__in=types)
+        totals = rows.aggregate(count=models.Sum("count"), version=models.Sum("version"))
+        return totals["count"] or 0, totals["version"] or 0
 
 
 def new_relay_id():

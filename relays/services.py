@@ -10,17 +10,19 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from relays import validators as v
 from relays.errors import InUse, NameTaken, NotFound, QuotaExceeded, ValidationFailed
 from relays.models import (
     DefaultVirtualMta,
     DeliverThrough,
     DomainOverride,
     OverrideDomain,
+    RecordCount,
     RelayServer,
     VirtualMta,
 )
 from relays.references import (
-    assert_no_loop,
+    assert_hand_off_allowed,
     describe,
     lock_references,
     referrer_sentence,
@@ -35,21 +37,19 @@ class Routes:
     """A routing rule's routes as written in one request, resolved and checked before saving.
 
     `default` is the default route's targets (or None: unchanged); `overrides` the whole new
-    list of domain overrides (or None: unchanged).
+    list of domain overrides (or None: unchanged). Everything is read once up front and matched
+    in memory, so the work grows linearly with the request, never with overrides x overrides.
     """
 
     def __init__(self, rule, default_targets, overrides):
         self.rule = rule
         self.default = default_targets
         self.overrides = overrides
-        refs = []
-        for i, item in enumerate(default_targets or []):
-            refs.append((f"default.deliver_through[{i}].virtual_mta", item["virtual_mta"]))
-        for i, override in enumerate(overrides or []):
-            for j, item in enumerate(override["deliver_through"]):
-                refs.append(
-                    (f"domain_overrides[{i}].deliver_through[{j}].virtual_mta", item["virtual_mta"])
-                )
+        refs = [
+            (f"{path}[{j}].virtual_mta", item["virtual_mta"])
+            for path, items in self._routes()
+            for j, item in enumerate(items)
+        ]
         problems, self.targets = [], {}
         try:
             self.targets = resolve_references(refs)
@@ -61,11 +61,31 @@ class Routes:
         if problems:
             raise ValidationFailed(problems)
 
+    def _routes(self):
+        """(attribute path, target items) of every route this request writes."""
+        if self.default is not None:
+            yield "default.deliver_through", self.default
+        for i, override in enumerate(self.overrides or []):
+            yield f"domain_overrides[{i}].deliver_through", override["deliver_through"]
+
+    def groups(self):
+        """(attribute path, [VirtualMTA]) for the hand-off check."""
+        return [
+            (path, [self.targets[f"{path}[{j}].virtual_mta"] for j in range(len(items))])
+            for path, items in self._routes()
+        ]
+
+    def _existing_overrides(self):
+        if self.rule.id is None:
+            return {}
+        overrides = self.rule.domain_overrides.prefetch_related("domains", "deliver_through")
+        return {o.id: o for o in overrides}
+
     def _match_overrides(self):
         """Which existing override each new one updates: the one its `id` names, or else an
         unchanged one (same domains, randomization and targets), so unchanged overrides keep
         their ids on a PUT of the whole list."""
-        existing = {o.id: o for o in self.rule.domain_overrides.all()} if self.rule.id else {}
+        existing = self._existing_overrides()
         problems, self.matched = [], [None] * len(self.overrides)
         for i, override in enumerate(self.overrides):
             if override.get("id") is not None:
@@ -75,27 +95,38 @@ class Routes:
                     )
                 else:
                     self.matched[i] = existing.pop(override["id"])
+        unchanged = {}
+        for old in existing.values():
+            unchanged.setdefault(self._signature_of_existing(old), []).append(old)
         for i, override in enumerate(self.overrides):
             if self.matched[i] is None and override.get("id") is None:
-                same = next((o for o in existing.values() if self._same(o, i)), None)
-                if same is not None:
-                    self.matched[i] = existing.pop(same.id)
+                same = unchanged.get(self._signature(i))
+                if same:
+                    self.matched[i] = same.pop(0)
         return problems
 
-    def _same(self, existing, i):
-        override = self.overrides[i]
-        targets = [
-            (
-                self.targets.get(f"domain_overrides[{i}].deliver_through[{j}].virtual_mta"),
-                item["portion_of_mail"],
-            )
-            for j, item in enumerate(override["deliver_through"])
-        ]
+    @staticmethod
+    def _signature_of_existing(override):
         return (
-            existing.domain_list == override["domain_list"]
-            and existing.randomization_type == override["randomization_type"]
-            and [(d.virtual_mta, d.portion_of_mail) for d in existing.deliver_through.all()]
-            == targets
+            tuple(d.domain for d in override.domains.all()),
+            override.randomization_type,
+            tuple((d.virtual_mta_id, d.portion_of_mail) for d in override.deliver_through.all()),
+        )
+
+    def _signature(self, i):
+        override = self.overrides[i]
+        path = f"domain_overrides[{i}].deliver_through"
+        targets = self.targets
+        return (
+            tuple(override["domain_list"]),
+            override["randomization_type"],
+            tuple(
+                (
+                    getattr(targets.get(f"{path}[{j}].virtual_mta"), "id", None),
+                    item["portion_of_mail"],
+                )
+                for j, item in enumerate(override["deliver_through"])
+            ),
         )
 
     def _duplicate_domains(self):
@@ -111,42 +142,32 @@ class Routes:
                     seen[key] = f"domain_overrides[{i}]"
         return problems
 
-    def check_loops(self):
-        problems = []
-        groups = [("default.deliver_through", self.default)] + [
-            (f"domain_overrides[{i}].deliver_through", o["deliver_through"])
-            for i, o in enumerate(self.overrides or [])
-        ]
-        for path, items in groups:
-            if items is None:
-                continue
-            targets = [self.targets[f"{path}[{j}].virtual_mta"] for j in range(len(items))]
-            try:
-                assert_no_loop(self.rule, targets, path)
-            except ValidationFailed as error:
-                problems += error.messages
-        if problems:
-            raise ValidationFailed(problems)
-
     def write(self):
+        """Replace the written routes: a fixed number of bulk statements, whatever their size."""
         rule = self.rule
         rows = []
         if self.default is not None:
             rule.deliver_through.filter(override=None).delete()
             rows += self._targets(None, "default.deliver_through", self.default)
         if self.overrides is not None:
-            keep = [o.id for o in self.matched if o is not None]
-            rule.domain_overrides.exclude(id__in=keep).delete()
-            DeliverThrough.objects.filter(override_id__in=keep).delete()
+            # Every override is written anew (children first, in single statements, so the
+            # delete loads nothing to cascade to); a matched one keeps its id.
+            DeliverThrough.objects.filter(rule=rule, override__isnull=False).delete()
             OverrideDomain.objects.filter(rule=rule).delete()
+            rule.domain_overrides.all().delete()
+            saved = DomainOverride.objects.bulk_create(
+                DomainOverride(
+                    id=existing.id if existing else None,
+                    rule=rule,
+                    position=i,
+                    randomization_type=override["randomization_type"],
+                )
+                for i, (override, existing) in enumerate(
+                    zip(self.overrides, self.matched, strict=True)
+                )
+            )
             domains = []
-            for i, (override, existing) in enumerate(
-                zip(self.overrides, self.matched, strict=True)
-            ):
-                target = existing or DomainOverride(rule=rule)
-                target.position = i
-                target.randomization_type = override["randomization_type"]
-                target.save()
+            for i, (override, target) in enumerate(zip(self.overrides, saved, strict=True)):
                 domains += [
                     OverrideDomain(override=target, rule=rule, position=j, domain=d)
                     for j, d in enumerate(override["domain_list"])
@@ -243,10 +264,11 @@ def _save(vmta, data):
         # conflict where its protocol has one.
         raise (NameTaken if name_taken else ValidationFailed)(problems)
 
-    if redirect_given and vmta.redirect is not None:
-        assert_no_loop(vmta, [vmta.redirect], "redirect")
+    groups = [("redirect", [vmta.redirect])] if redirect_given and vmta.redirect else []
     if routes is not None:
-        routes.check_loops()
+        groups += routes.groups()
+    if groups:
+        assert_hand_off_allowed(vmta, groups)
     try:
         with transaction.atomic():
             vmta.save()
@@ -275,7 +297,7 @@ def _assert_below_quota(model):
     """RELAYAPI_MAX_RELAYS caps the relay servers; the caller holds the reference lock, so two
     creates cannot both take the last place."""
     limit = settings.RELAYAPI_MAX_RELAYS
-    if model is RelayServer and limit is not None and RelayServer.objects.count() >= limit:
+    if model is RelayServer and limit is not None and RecordCount.of(model.VMTA_TYPE)[0] >= limit:
         raise QuotaExceeded(f"the maximum number of relay servers ({limit}) is reached")
 
 
@@ -301,9 +323,10 @@ def delete_virtual_mta(model, pk):
     with transaction.atomic():
         lock_references()
         vmta = _get_for_update(model, pk)
-        found = referrers(vmta)
-        if found:
-            raise InUse([referrer_sentence(vmta, r) for r in found])
+        total, named = referrers(vmta, limit=v.MAX_REFERRERS_NAMED)
+        if total:
+            more = [f"and {total - len(named)} more"] if total > len(named) else []
+            raise InUse([referrer_sentence(vmta, r) for r in named] + more)
         vmta.delete()
 
 

@@ -8,6 +8,7 @@ refused by every other.
 """
 
 from django.core import signing
+from django.db.models import Subquery
 
 
 class InvalidToken(ValueError):
@@ -29,3 +30,20 @@ def read_token(list_key, token):
         return int(data["after"]), int(data["page"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise InvalidToken(f"not a page token of {list_key}") from None
+
+
+def page_of(queryset, after=None, offset=0, limit=100):
+    """The rows of `queryset` after key `after` (or from `offset`), `limit` of them, ordered by
+    primary key.
+
+    The page's keys are found first on the primary-key index alone, and only those rows are
+    then read (and joined with their base row, for a VirtualMTA type): a join ordered by key
+    would otherwise walk the base table's index from its start up to the page, because a merge
+    join cannot skip ahead on both sides. So a page deep in 100,000 rows costs what the first
+    costs (by key; an OFFSET still walks the narrow key index).
+    """
+    queryset = queryset.order_by("pk")
+    keys = queryset.values("pk")
+    if after is not None:
+        keys = keys.filter(pk__gt=after)
+    return queryset.filter(pk__in=Subquery(keys[offset : offset + limit]))

@@ -130,3 +130,16 @@ def domain_pattern(value):
             "must be a domain name, optionally prefixed with [*.] (it and its subdomains) "
             "or *. (its subdomains only)"
         )
+
+
+# --- Limits where the vendor is silent: every request does bounded work ---
+
+# Targets in one route (a routing rule's default, or one domain override).
+MAX_TARGETS_PER_ROUTE = 100
+# Domain overrides in one routing rule, and domains in one override.
+MAX_OVERRIDES_PER_RULE = 1000
+MAX_DOMAINS_PER_OVERRIDE = 1000
+# Hand-offs (redirects and routing-rule targets) on any delivery path: A -> B -> C is 2.
+MAX_DELIVERY_HOPS = 16
+# Referrers named one by one in a refused delete; the rest are counted.
+MAX_REFERRERS_NAMED = 20

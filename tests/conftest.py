@@ -24,6 +24,17 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _empty_process_caches():
+    """Each test starts with empty per-process caches: its users are new (new password hashes),
+    and a rolled-back test rewinds the RecordCount versions that page starts are keyed by."""
+    from relays.greenarrow.authentication import verified
+    from relays.greenarrow.pagination import page_starts
+
+    verified.clear()
+    page_starts.clear()
+
+
 class GreenArrowClient:
     """A GreenArrow API client as scripts use it: HTTP Basic, JSON bodies, paths under /ga/."""
 

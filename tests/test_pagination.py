@@ -124,3 +124,33 @@ def test_unknown_query_parameters_are_refused(admin):
     response = admin.get("/relay_servers", per_page="10")
 
     assert response.json() == error("invalid_request", "unknown query parameter per_page")
+
+
+def test_a_remembered_page_start_follows_deletes_and_creates(admin, relays_260):
+    assert (
+        admin.get("/relay_servers", page="1").json()["data"]["relay_servers"][0] == relays_260[100]
+    )
+
+    RelayServer.objects.filter(id=relays_260[0]["id"]).delete()
+    after_delete = admin.get("/relay_servers", page="1").json()["data"]["relay_servers"]
+    RelayServerFactory(name="relay-new")  # a higher id: page 1 starts where it did
+    after_create = admin.get("/relay_servers", page="1").json()["data"]["relay_servers"]
+
+    assert after_delete[0] == relays_260[101]
+    assert after_create[0] == relays_260[101]
+    assert len(after_create) == 100
+
+
+def test_a_deep_page_number_costs_a_page_token_once_its_start_is_known(
+    admin, relays_260, django_assert_num_queries
+):
+    admin.get("/relay_servers")  # the user's password is verified (and remembered) here
+
+    # user; count; the start of page 2 (OFFSET over the key index); the page
+    with django_assert_num_queries(4):
+        first = admin.get("/relay_servers", page="2")
+    with django_assert_num_queries(3):
+        again = admin.get("/relay_servers", page="2")
+
+    assert first.json() == again.json()
+    assert first.json()["data"]["relay_servers"] == relays_260[200:]

@@ -49,3 +49,18 @@ def test_the_virtual_mtas_list_is_three_queries(admin, django_assert_num_queries
 
     with django_assert_num_queries(3):
         admin.get("/virtual_mtas")
+
+
+def test_mail_manager_reads_are_a_fixed_number_of_queries(db, django_assert_num_queries):
+    from relays.mailmanager.relays import get_relay, list_relays
+
+    relays = [RelayServerFactory(name=f"m-{n}") for n in range(30)]
+
+    # the page: its keys on the key index, then those rows (one statement); no query per row
+    with django_assert_num_queries(1):
+        page = list_relays({"PageSize": 25}, None)
+    with django_assert_num_queries(1):
+        relay = get_relay({"RelayId": relays[0].relay_id}, None)
+
+    assert len(page["Relays"]) == 25
+    assert relay["RelayName"] == "m-0"

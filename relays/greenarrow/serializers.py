@@ -301,7 +301,10 @@ class DeliverThroughSerializer(WholeSerializer):
 class RouteDefaultSerializer(StrictSerializer):
     randomization_type = ChoiceField(RANDOMIZATION, source="default_randomization_type")
     deliver_through = DeliverThroughSerializer(
-        many=True, allow_empty=False, source="default_deliver_through"
+        many=True,
+        allow_empty=False,
+        max_length=v.MAX_TARGETS_PER_ROUTE,
+        source="default_deliver_through",
     )
 
 
@@ -310,14 +313,21 @@ class DomainOverrideSerializer(WholeSerializer):
     # updates that override in place (it keeps its id); see Routes in services.py.
     id = IntegerField(low=1, high=2**63 - 1, required=False)
     domains = ListField(
-        child=StringField(validators=[v.domain_pattern]), allow_empty=False, source="domain_list"
+        child=StringField(validators=[v.domain_pattern]),
+        allow_empty=False,
+        max_length=v.MAX_DOMAINS_PER_OVERRIDE,
+        source="domain_list",
     )
     randomization_type = ChoiceField(RANDOMIZATION)
-    deliver_through = DeliverThroughSerializer(many=True, allow_empty=False)
+    deliver_through = DeliverThroughSerializer(
+        many=True, allow_empty=False, max_length=v.MAX_TARGETS_PER_ROUTE
+    )
 
 
 class RoutingRuleSerializer(StrictSerializer):
     id = serializers.IntegerField(read_only=True)
     name = StringField(validators=v.NAME_VALIDATORS)
     default = RouteDefaultSerializer(source="*")
-    domain_overrides = DomainOverrideSerializer(many=True, required=False)
+    domain_overrides = DomainOverrideSerializer(
+        many=True, required=False, max_length=v.MAX_OVERRIDES_PER_RULE
+    )

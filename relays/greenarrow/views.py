@@ -33,6 +33,7 @@ from relays.models import (
     DeliverThrough,
     DomainOverride,
     IpAddress,
+    RecordCount,
     RelayServer,
     RoutingRule,
     VirtualMta,
@@ -126,10 +127,12 @@ class VirtualMtaViewSet(GreenArrowView):
     def list(self, request):
         params = self.query(*self.list_filters)
         queryset = self.get_queryset()
-        for name, apply in self.list_filters.items():
-            if name in params:
-                queryset = apply(queryset, params.pop(name))
-        return Response(paginate(queryset, params, self.list_key))
+        filters = [name for name in self.list_filters if name in params]
+        for name in filters:
+            queryset = self.list_filters[name](queryset, params.pop(name))
+        # Unfiltered, the total is the trigger-kept count (no scan of the table).
+        counted = None if filters else RecordCount.of(self.queryset.model.VMTA_TYPE)
+        return Response(paginate(queryset, params, self.list_key, counted=counted))
 
     def retrieve(self, request, pk):
         return Response({self.root_key: self.get_serializer(self.get_object()).data})
@@ -140,15 +143,20 @@ class VirtualMtaViewSet(GreenArrowView):
         )
         return self.respond(record.pk)
 
+    def assert_exists(self):
+        """404 before 400: a PUT to a missing record is "not found". One cheap query, not the
+        record with everything it would answer with."""
+        self.lookup(self.queryset.model.objects.only("pk"), self.root_key)
+
     def update(self, request, pk):
-        self.get_object()  # 404 before 400: a PUT to a missing record is "not found"
+        self.assert_exists()
         record = services.update_virtual_mta(
             self.queryset.model, int(pk), self.validated_body(partial=True)
         )
         return self.respond(record.pk)
 
     def destroy(self, request, pk):
-        self.get_object()
+        self.assert_exists()
         services.delete_virtual_mta(self.queryset.model, int(pk))
         return Response({})
 
@@ -179,13 +187,18 @@ class IpAddressViewSet(VirtualMtaViewSet):
 
 
 class RoutingRuleViewSet(VirtualMtaViewSet):
+    # Targets answer {type, id, name}: only those columns of their VirtualMTA are read.
+    _targets = DeliverThrough.objects.select_related("virtual_mta").only(
+        *[f.name for f in DeliverThrough._meta.concrete_fields],
+        "virtual_mta__type",
+        "virtual_mta__name",
+    )
     queryset = RoutingRule.objects.prefetch_related(
-        Prefetch("deliver_through", DeliverThrough.objects.select_related("virtual_mta")),
+        Prefetch("deliver_through", _targets),
         Prefetch(
             "domain_overrides",
             DomainOverride.objects.prefetch_related(
-                "domains",
-                Prefetch("deliver_through", DeliverThrough.objects.select_related("virtual_mta")),
+                "domains", Prefetch("deliver_through", _targets)
             ),
         ),
     )
@@ -200,14 +213,24 @@ class VirtualMtasViewSet(GreenArrowView):
 
     def list(self, request):
         return Response(
-            paginate(self.queryset, self.query(), "virtual_mtas", fields=("type", "id", "name"))
+            paginate(
+                self.queryset,
+                self.query(),
+                "virtual_mtas",
+                fields=("type", "id", "name"),
+                counted=RecordCount.of(),
+            )
         )
 
     @action(detail=True, url_path="used_by")
     def used_by(self, request, pk):
         params = self.query()
         vmta = self.lookup(self.queryset, "VirtualMTA")
-        return Response(paginate_list(references.referrers(vmta), params, "used_by"))
+        return Response(
+            paginate_list(
+                lambda offset, limit: references.referrers(vmta, offset, limit), params, "used_by"
+            )
+        )
 
 
 class DefaultVirtualMtaViewSet(GreenArrowView):

@@ -28,7 +28,7 @@ from relays.mailmanager.shapes import (
 )
 from relays.mailmanager.tags import assert_tag_quota, tag_list
 from relays.models import ClientToken, RelayServer, RelayTag
-from relays.tokens import InvalidToken, make_token, read_token
+from relays.tokens import InvalidToken, make_token, page_of, read_token
 
 TOKEN_LIFETIME = timedelta(hours=24)
 LIST_KEY = "mailmanager.relays"
@@ -116,14 +116,14 @@ def list_relays(body, user):
     size = body.get("PageSize", 20)
     if type(size) is not int or not 1 <= size <= 50:
         raise invalid("PageSize must be an integer from 1 to 50")
-    relays = RelayServer.objects.order_by("id")
+    after = None
     if body.get("NextToken") is not None:
         try:
             after, _ = read_token(LIST_KEY, body["NextToken"])
         except InvalidToken:
             raise invalid("NextToken is not a valid token for ListRelays") from None
-        relays = relays.filter(id__gt=after)
-    page = list(relays.only("id", "relay_id", "name", "updated_at")[: size + 1])
+    relays = page_of(RelayServer.objects.all(), after, limit=size + 1)
+    page = list(relays.only("id", "relay_id", "name", "updated_at"))
     answer = {
         "Relays": [
             {

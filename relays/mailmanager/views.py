@@ -57,7 +57,7 @@ def _domain_error(error):
 
 @csrf_exempt
 def endpoint(request):
-    request_id = str(uuid.uuid4())
+    request_id = getattr(request, "request_id", None) or str(uuid.uuid4())
     try:
         target = request.META.get("HTTP_X_AMZ_TARGET", "")
         operation = (
@@ -80,6 +80,7 @@ def endpoint(request):
             key = sigv4.verify(request, raw)
         except sigv4.SignatureError as error:
             raise AwsError(error.code, str(error), 403) from None
+        request.user = key.user  # named in the request's log line
         if not (key.user.is_active and key.user.has_perm(permission)):
             raise AwsError(
                 "AccessDeniedException", f"{key.user.username} may not call {target}", 403

@@ -1,0 +1,289 @@
+"""Real processes for the end-to-end tests: a database of their own, gunicorn, nginx.
+
+These tests run in the PostgreSQL pass of the test command (they are marked `postgresql`). The
+servers get a database of their own, created next to pytest-django's test database on the same
+server (DATABASE_URL) and dropped afterwards. Everything listens on 127.0.0.1, every wait is
+bounded, and every process started here is stopped in the fixture's teardown.
+"""
+
+import base64
+import datetime
+import http.client
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import psycopg
+import pytest
+from botocore.config import Config
+from cryptography import x509
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[2]
+# The interpreter running the tests is the project's; gunicorn and manage.py use the same one.
+VENV_BIN = Path(sys.executable).parent
+START_TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    """A fresh, empty database on the PostgreSQL server of DATABASE_URL, dropped afterwards."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        pytest.fail("the end-to-end tests need DATABASE_URL=postgres://... (the PostgreSQL pass)")
+    name = f"relayapi_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield urlsplit(base)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_env(database_url, var_dir, **settings):
+    """The environment of an app server: production settings (DEBUG off) unless overridden,
+    nothing inherited from the test run's own Django configuration."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "RELAYAPI_", "GUNICORN_", "PYTEST_"))
+        and key
+        not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "BIND", "WEB_CONCURRENCY"}
+    }
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
+        DJANGO_SETTINGS_MODULE="relayapi.settings",
+        SECRET_KEY="e2e-" + uuid.uuid4().hex,
+        ACCESS_KEY_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=database_url,
+        RELAYAPI_VAR_DIR=str(var_dir),
+        WEB_CONCURRENCY="2",
+        DB_WAIT_SECONDS="20",
+    )
+    env.update(settings)
+    return env
+
+
+def manage(env, *args):
+    """manage.py ARGS against the servers' database; its standard output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout
+
+
+def create_superuser(env, username="admin", password="e2e-secret-pw"):
+    manage(
+        {
+            **env,
+            "DJANGO_SUPERUSER_USERNAME": username,
+            "DJANGO_SUPERUSER_PASSWORD": password,
+            "DJANGO_SUPERUSER_EMAIL": f"{username}@example.com",
+        },
+        "createsuperuser",
+        "--noinput",
+    )
+    return username, password
+
+
+def create_access_key(env, username):
+    return json.loads(manage(env, "create_access_key", username))
+
+
+class Process:
+    """A server started for a test, in a session of its own so that stopping it also stops its
+    children (gunicorn's workers, nginx's). Its output goes to a file."""
+
+    def __init__(self, name, command, log_path, env=None):
+        self.name = name
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.popen = subprocess.Popen(
+            [str(part) for part in command],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_answering(self, url, ssl_context=None, timeout=START_TIMEOUT):
+        """Until GET url answers 200; fails early, with the output, if the process ends."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.popen.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
+            try:
+                if request(url, ssl_context=ssl_context, timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} did not answer {url} in {timeout} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def stop(self, timeout=15):
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout)
+        self._log.close()
+
+
+def start_app_server(name, env, port, tmp_path):
+    """deploy/entrypoint.sh (wait for the database, migrate, collectstatic, gunicorn) on
+    127.0.0.1:port, once it answers /readyz."""
+    server = Process(
+        name,
+        [ROOT / "deploy" / "entrypoint.sh"],
+        tmp_path / f"{name}.log",
+        env={**env, "BIND": f"127.0.0.1:{port}"},
+    )
+    server.url = f"http://127.0.0.1:{port}"
+    server.wait_until_answering(f"{server.url}/readyz")
+    return server
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(url, method="GET", body=None, headers=None, ssl_context=None, timeout=30):
+    """One HTTP(S) request on a connection of its own; any status is an answer."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl_context
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        answer = conn.getresponse()
+        return Response(answer.status, answer.headers, answer.read())
+    finally:
+        conn.close()
+
+
+def basic(username, password):
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def mailmanager(endpoint, key, verify=None):
+    return boto3.client(
+        "mailmanager",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        verify=verify,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def log_lines(process):
+    """The JSON lines an app server wrote; any line that is not JSON fails the test."""
+    lines = []
+    for number, line in enumerate(process.output().splitlines(), 1):
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"{process.name} line {number} is not JSON: {line!r}")
+    return lines
+
+
+def self_signed_certificate(directory, host="127.0.0.1"):
+    """(certificate path, key path) for `host`, valid for a day; the certificate is its own CA,
+    so clients verify against the certificate file itself."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def tls_context(certificate):
+    """A client context that trusts `certificate` (and nothing else) and checks the host."""
+    return ssl.create_default_context(cafile=str(certificate))
+
+
+def nginx_binary():
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if not found:
+        pytest.fail(
+            "nginx is not installed: deploy/run-tests.sh installs Debian's nginx package "
+            "when run as root, or install it yourself"
+        )
+    return found
