@@ -5,11 +5,14 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test bench lint check clean
+.PHONY: install run serve test bench lint check clean lock
 
-$(VENV)/installed: pyproject.toml
+# The production dependencies exactly as pinned (and hashed) in requirements.lock, then the
+# project and its dev tools; the tests thus run on the versions production installs.
+$(VENV)/installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	$(VENV)/bin/pip install --quiet -e ".[dev]" >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	touch $@
 
@@ -19,7 +22,8 @@ run: install
 	DEBUG=$${DEBUG:-1} $(VENV)/bin/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(VENV)/bin/python manage.py runserver $(HOST):$(PORT)
 
-# Production-style: gunicorn with deploy/gunicorn.conf.py (needs SECRET_KEY and ALLOWED_HOSTS).
+# Production-style: gunicorn with deploy/gunicorn.conf.py (needs SECRET_KEY, ALLOWED_HOSTS and
+# RELAYAPI_ENCRYPTION_KEY), on the locked dependencies (`install` installs requirements.lock).
 serve: install
 	$(VENV)/bin/python manage.py migrate --noinput
 	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
@@ -40,6 +44,17 @@ lint: install
 	DEBUG=1 $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 check: lint test
+
+# Re-pin requirements.lock after a change to pyproject.toml's `dependencies` (tests/test_lock.py
+# fails until then): pip-tools in a throwaway virtualenv; hashes of every file of each version.
+# Pins that still fit are kept; `make lock LOCK_ARGS=--upgrade` moves everything to the newest.
+lock:
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)-lock/bin/pip-compile --quiet --generate-hashes \
+	    --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	    --output-file requirements.lock pyproject.toml
+	rm -rf $(VENV)-lock
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -12,6 +12,8 @@ import structlog
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
 
+from relayapi.clients import client_address
+
 log = structlog.get_logger("relayapi.request")
 
 # What a proxy's id may look like (nginx's $request_id is 32 hex digits); anything else is
@@ -49,6 +51,9 @@ class RequestLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         request.request_id = request_id_for(request)
+        # The client as the deployment sees it (behind a trusted proxy: its X-Forwarded-For);
+        # the audit log records the same address.
+        request.client_address = client_address(request)
         # Bound for the length of the request: every other log line it causes carries the id.
         with structlog.contextvars.bound_contextvars(request_id=request.request_id):
             response = self.get_response(request)
@@ -60,6 +65,6 @@ class RequestLogMiddleware:
                 status=response.status_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user=username_of(request),
-                remote_addr=request.META.get("REMOTE_ADDR"),
+                remote_addr=request.client_address,
             )
         return response

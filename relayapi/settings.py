@@ -3,12 +3,14 @@
 See the README's "Configuration" section for every variable.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from relayapi import deployment
 from relayapi.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,22 +31,30 @@ DEBUG = env_bool("DEBUG")
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+# Encrypts secrets at rest (relays/crypto.py): Fernet keys, newest first; the first encrypts,
+# each of them decrypts. ACCESS_KEY_ENCRYPTION_KEY, the access-key key of releases before
+# migration 0009, still decrypts as the oldest one.
+RELAYAPI_ENCRYPTION_KEYS = env_list("RELAYAPI_ENCRYPTION_KEY")
+ACCESS_KEY_ENCRYPTION_KEY = os.environ.get("ACCESS_KEY_ENCRYPTION_KEY", "")
+_refusals = deployment.refusals(
+    debug=DEBUG,
+    secret_key=SECRET_KEY,
+    allowed_hosts=ALLOWED_HOSTS,
+    encryption_keys=RELAYAPI_ENCRYPTION_KEYS,
+    old_access_key_key=ACCESS_KEY_ENCRYPTION_KEY,
+)
+if _refusals:
+    raise ImproperlyConfigured("\n".join(_refusals))
 if DEBUG:
     # A laptop default only: DEBUG is off unless asked for, and then this key signs nothing
     # that matters outside the machine.
     SECRET_KEY = SECRET_KEY or "insecure-development-key-do-not-use-in-production"
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]"]
-else:
-    missing = [
-        name
-        for name, value in (("SECRET_KEY", SECRET_KEY), ("ALLOWED_HOSTS", ALLOWED_HOSTS))
-        if not value
+    RELAYAPI_ENCRYPTION_KEYS = RELAYAPI_ENCRYPTION_KEYS or [
+        deployment.derived_fernet_key("relayapi.encryption", SECRET_KEY)
     ]
-    if missing:
-        raise ImproperlyConfigured(
-            f"{' and '.join(missing)} must be set when DEBUG is off "
-            "(set DEBUG=1 for a local development server)."
-        )
+if ACCESS_KEY_ENCRYPTION_KEY and ACCESS_KEY_ENCRYPTION_KEY not in RELAYAPI_ENCRYPTION_KEYS:
+    RELAYAPI_ENCRYPTION_KEYS = [*RELAYAPI_ENCRYPTION_KEYS, ACCESS_KEY_ENCRYPTION_KEY]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,6 +75,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # The two APIs are exempt from CSRF tokens; this refuses writes a browser made cross-site.
+    "relayapi.cross_site.CrossSiteWriteMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -97,7 +109,9 @@ VAR_DIR = Path(os.environ.get("RELAYAPI_VAR_DIR", BASE_DIR / "var"))
 def database_from_env():
     url = os.environ.get("DATABASE_URL", "")
     if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # Owner-only: the database holds password hashes and encrypted secrets (the file itself
+        # is made 0600 when a connection opens it, relays/apps.py).
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         url = f"sqlite:///{VAR_DIR / 'relayapi.sqlite3'}"
     pool = env_bool("DATABASE_POOL")
     config = dj_database_url.parse(
@@ -154,10 +168,41 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST")
 if env_bool("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS only, for a deployment behind a TLS proxy (README "Deployment"): HSTS, plain HTTP
+# redirected, cookies sent over HTTPS only. Off unless set, so that `make serve` answers plain
+# HTTP on loopback. The probes are exempt from the redirect: they reach the app server directly.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Reuse the proxy's X-Request-Id (when it has the shape of an id) instead of making a new one.
 # Only behind a proxy that sets or replaces the header: otherwise clients choose their own ids.
 RELAYAPI_TRUST_REQUEST_ID = env_bool("RELAYAPI_TRUST_REQUEST_ID")
+# The reverse proxies (addresses or networks) whose X-Forwarded-For tells the client's address
+# (relayapi/clients.py). Empty: the connection's own address is the client's.
+RELAYAPI_TRUSTED_PROXIES = env_list("RELAYAPI_TRUSTED_PROXIES")
+for _proxy in RELAYAPI_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"RELAYAPI_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
+
+# Brute-force protection (relays/lockout.py): this many refused logins within the window lock
+# one (username, address) pair, and this many an address whatever the names, until enough of
+# them leave the window.
+RELAYAPI_LOGIN_FAILURE_LIMIT = int(os.environ.get("RELAYAPI_LOGIN_FAILURE_LIMIT", "10"))
+RELAYAPI_LOGIN_FAILURE_ADDRESS_LIMIT = int(
+    os.environ.get("RELAYAPI_LOGIN_FAILURE_ADDRESS_LIMIT", "100")
+)
+RELAYAPI_LOGIN_FAILURE_WINDOW_SECONDS = int(
+    os.environ.get("RELAYAPI_LOGIN_FAILURE_WINDOW_SECONDS", "60")
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["relays.greenarrow.authentication.StaffBasicAuthentication"],
@@ -167,15 +212,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "relays.greenarrow.envelope.exception_handler",
 }
 
-# Encrypts the Mail Manager access keys' secrets at rest (a Fernet key: 32 url-safe base64
-# bytes). Unset: derived from SECRET_KEY, so changing SECRET_KEY then invalidates every key.
-ACCESS_KEY_ENCRYPTION_KEY = os.environ.get("ACCESS_KEY_ENCRYPTION_KEY", "")
 # How long a successful HTTP Basic password check is remembered in each process (0: never).
 # See relays/greenarrow/authentication.py for why this is safe.
 RELAYAPI_AUTH_CACHE_SECONDS = int(os.environ.get("RELAYAPI_AUTH_CACHE_SECONDS", "300"))
 
-# SigV4 requests older or newer than this are refused, as AWS does.
-SIGV4_MAX_SKEW_SECONDS = 15 * 60
+# SigV4 requests older or newer than this are refused, as AWS does; inside it the very same
+# signed request is accepted again (an SDK retry resends it; ClientToken makes that safe).
+SIGV4_MAX_SKEW_SECONDS = int(os.environ.get("SIGV4_MAX_SKEW_SECONDS", str(15 * 60)))
 
 # Mail Manager facade: the region and account in RelayArns, and the source IP / HELO name that
 # relays created through it use (Mail Manager has no such attributes; GreenArrow requires them).

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from relays import validators as v
+from relays.crypto import EncryptedCharField
 
 
 class VirtualMta(models.Model):
@@ -142,11 +143,12 @@ class RelayServer(VirtualMta):
         validators=[MinValueValidator(1), MaxValueValidator(65535)]
     )
     # null (no authentication) and "" (an empty username) are different things to GreenArrow.
-    destination_username = models.CharField(  # noqa: DJ001
-        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=[v.credential_length]
+    # Both are encrypted at rest (relays.crypto); the attributes are the plaintext.
+    destination_username = EncryptedCharField(
+        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=v.CREDENTIAL_VALIDATORS
     )
-    destination_password = models.CharField(  # noqa: DJ001
-        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=[v.credential_length]
+    destination_password = EncryptedCharField(
+        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=v.CREDENTIAL_VALIDATORS
     )
     max_concurrent_connections = models.PositiveIntegerField(
         help_text="0 = unlimited", validators=[MaxValueValidator(v.INT32_MAX)]
@@ -161,8 +163,15 @@ class RelayServer(VirtualMta):
     )
     secret_arn = models.CharField(max_length=2048, null=True, blank=True)  # noqa: DJ001
 
+    # What a reader without `view_relay_credentials` sees instead of a stored password; written
+    # back in a PUT, it keeps the stored one.
+    PASSWORD_MASK = "********"
+
     class Meta:
         ordering = ["id"]
+        permissions = [
+            ("view_relay_credentials", "Can see the stored SMTP passwords of relay servers"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(destination_port__gte=1) & Q(destination_port__lte=65535),
@@ -363,12 +372,13 @@ class DefaultVirtualMta(models.Model):
 class AccessKey(models.Model):
     """A Mail Manager API credential: SigV4 requests signed with it act as `user`.
 
-    The secret is stored encrypted (see relays.mailmanager.keys); it is shown once, when the key
-    is created with `manage.py create_access_key USERNAME`.
+    SigV4 needs the secret itself (it is an HMAC key), so it is encrypted at rest
+    (relays.crypto), not hashed like a password; it is shown once, when the key is created with
+    `manage.py create_access_key USERNAME`.
     """
 
     access_key_id = models.CharField(max_length=20, unique=True)
-    secret_encrypted = models.TextField()
+    secret = EncryptedCharField(max_length=40)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_keys"
     )
@@ -424,3 +434,74 @@ class RelayTag(models.Model):
 
     def __str__(self):
         return f"{self.key}={self.value}"
+
+
+class LoginFailure(models.Model):
+    """One refused login (HTTP Basic, Mail Manager signature or admin form), kept only as long
+    as it counts towards a lockout (see relays.lockout).
+
+    In the database so that every worker and every app server sees the same counts. The name
+    tried is kept as a keyed hash, never in clear: people type passwords into username fields.
+    """
+
+    class Door(models.TextChoices):
+        GREENARROW = "greenarrow", "GreenArrow API (HTTP Basic)"
+        MAILMANAGER = "mailmanager", "Mail Manager API (SigV4)"
+        ADMIN = "admin", "admin login form"
+
+    at = models.DateTimeField()
+    address = models.GenericIPAddressField(help_text="the client address (relayapi.clients)")
+    username_digest = models.CharField(
+        max_length=64, help_text="keyed SHA-256 of the username or access key id tried"
+    )
+    door = models.CharField(max_length=20, choices=Door.choices)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The lockout check: the newest failures of one address, of one pair.
+            models.Index(fields=["address", "-at"], name="relays_loginfail_address_at"),
+            # Pruning: the oldest rows first.
+            models.Index(fields=["at"], name="relays_loginfail_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.door} from {self.address} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditEntry(models.Model):
+    """One change to the store: who made it, when, from where, through which door, and the
+    record before and after (secrets redacted). Written in the same transaction as the change
+    (relays.audit), so a change is never without its entry nor an entry without its change.
+    Read-only everywhere."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The actor by name and id, not a foreign key: the entry outlives the account.
+    actor = models.CharField(max_length=150, blank=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    facade = models.CharField(
+        max_length=20, help_text="greenarrow, mailmanager, admin or command (the door used)"
+    )
+    address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    record_type = models.CharField(max_length=30)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    record_name = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["record_type", "record_id", "-at"], name="relays_audit_record_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor or '?'} {self.action} {self.record_type} {self.record_id}"

@@ -10,9 +10,11 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from relays import audit
 from relays import validators as v
 from relays.errors import InUse, NameTaken, NotFound, QuotaExceeded, ValidationFailed
 from relays.models import (
+    AuditEntry,
     DefaultVirtualMta,
     DeliverThrough,
     DomainOverride,
@@ -307,7 +309,9 @@ def create_virtual_mta(model, data):
         if _adds_references(data) or settings.RELAYAPI_MAX_RELAYS is not None:
             lock_references()
         _assert_below_quota(model)
-        return _save(model(), data)
+        vmta = _save(model(), data)
+        audit.record_change(AuditEntry.Action.CREATE, vmta)
+        return vmta
 
 
 def update_virtual_mta(model, pk, data):
@@ -315,7 +319,11 @@ def update_virtual_mta(model, pk, data):
     with transaction.atomic():
         if _adds_references(data):
             lock_references()
-        return _save(_get_for_update(model, pk), data)
+        vmta = _get_for_update(model, pk)
+        before = audit.snapshot(vmta)
+        _save(vmta, data)
+        audit.record_change(AuditEntry.Action.UPDATE, vmta, before)
+        return vmta
 
 
 def delete_virtual_mta(model, pk):
@@ -327,6 +335,7 @@ def delete_virtual_mta(model, pk):
         if total:
             more = [f"and {total - len(named)} more"] if total > len(named) else []
             raise InUse([referrer_sentence(vmta, r) for r in named] + more)
+        audit.record(AuditEntry.Action.DELETE, vmta.type, vmta.pk, vmta.name, audit.snapshot(vmta))
         vmta.delete()
 
 
@@ -336,8 +345,17 @@ def set_default_virtual_mta(ref):
         lock_references()
         target = None if ref is None else resolve_references([("virtual_mta", ref)])["virtual_mta"]
         setting, _ = DefaultVirtualMta.objects.select_for_update().get_or_create(id=1)
+        before = {"virtual_mta_id": setting.virtual_mta_id}
         setting.virtual_mta = target
         setting.save()
+        audit.record(
+            AuditEntry.Action.UPDATE,
+            "default_virtual_mta",
+            setting.pk,
+            "default VirtualMTA",
+            before,
+            {"virtual_mta_id": setting.virtual_mta_id},
+        )
         return target
 
 

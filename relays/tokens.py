@@ -25,10 +25,12 @@ def make_token(list_key, position, page):
 
 def read_token(list_key, token):
     """(position, page) from a token of this list; InvalidToken for any other string."""
+    if not isinstance(token, str):
+        raise InvalidToken(f"not a page token of {list_key}")
     try:
         data = signing.loads(token, salt=_salt(list_key))
         return int(data["after"]), int(data["page"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
+    except (signing.BadSignature, KeyError, TypeError, ValueError):  # UnicodeError is a ValueError
         raise InvalidToken(f"not a page token of {list_key}") from None
 
 

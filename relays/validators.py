@@ -93,6 +93,48 @@ def credential_length(value):
         raise ValidationError(f"must be at most {CREDENTIAL_MAX} characters long")
 
 
+# --- Text hygiene: one rule each, used by every door ---
+
+# C0 and C1 controls (CR, LF, NUL, ...), DEL, and the Unicode bidirectional controls that make
+# text display in another order than it is stored (U+061C, U+200E/F, U+202A-E, U+2066-9).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def storable(value):
+    """Text that every database stores and every encoder accepts: no NUL (PostgreSQL refuses
+    it) and no unpaired surrogate (not UTF-8)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            "must be text without NUL characters or unpaired surrogates"
+        ) from None
+    if "\x00" in value:
+        raise ValidationError("must be text without NUL characters or unpaired surrogates")
+
+
+def no_control_characters(value):
+    """For text that reaches an SMTP command or a configuration file (credentials, names,
+    hostnames): a CR/LF would start a new command or line there."""
+    storable(value)
+    if _CONTROL.search(value):
+        raise ValidationError(
+            "must not contain control characters (such as CR, LF or NUL) "
+            "or bidirectional text controls"
+        )
+
+
+def is_storable(value):
+    try:
+        storable(value)
+    except ValidationError:
+        return False
+    return True
+
+
+CREDENTIAL_VALIDATORS = [credential_length, no_control_characters]
+
+
 # --- IP address VirtualMTAs ---
 
 

@@ -70,6 +70,15 @@ def admin(db):
 
 
 @pytest.fixture
+def browser(db):
+    """The superuser persona in a browser session, logged in to the admin."""
+    UserFactory(username="admin", is_superuser=True)
+    client = Client()
+    client.login(username="admin", password="pw")
+    return client
+
+
+@pytest.fixture
 def persona(db):
     """persona("viewer", perms=[...], staff=True, active=True) -> a client logged in as that user."""
 

@@ -1,18 +1,9 @@
 """The admin serves every model and keeps the same rules as the APIs."""
 
 import pytest
-from django.test import Client
 
 from relays.models import RelayServer
-from tests.factories import IpAddressFactory, RelayServerFactory, RoutingRuleFactory, UserFactory
-
-
-@pytest.fixture
-def browser(db):
-    UserFactory(username="admin", is_superuser=True)
-    client = Client()
-    client.login(username="admin", password="pw")
-    return client
+from tests.factories import IpAddressFactory, RelayServerFactory, RoutingRuleFactory
 
 
 @pytest.mark.parametrize("model", ["relayserver", "ipaddress", "routingrule", "defaultvirtualmta"])

@@ -39,14 +39,17 @@ def test_a_malformed_authorization_header_is_401(db):
     assert response.json()["error_code"] == "unauthorized"
 
 
-def test_users_who_may_not_log_in_to_the_admin_are_401(persona):
+def test_users_who_may_not_log_in_to_the_admin_get_the_wrong_password_answer(persona):
     outsider = persona("outsider", perms=ALL, staff=False)
     retired = persona("retired", perms=ALL, active=False)
 
+    # The right password of an account that may not log in is not confirmed.
     assert outsider.get("/relay_servers").json() == error(
-        "unauthorized", "this account may not log in to the admin"
+        "unauthorized", "Invalid username/password."
     )
-    assert retired.get("/relay_servers").status_code == 401
+    assert retired.get("/relay_servers").json() == error(
+        "unauthorized", "Invalid username/password."
+    )
 
 
 @pytest.mark.parametrize(

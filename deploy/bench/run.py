@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nginx
 import report
+from cryptography.fernet import Fernet
 from processes import (
     STARTED,
     BenchError,
@@ -161,6 +162,7 @@ def app_env(database_url, tmp):
     env.update(
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
+        RELAYAPI_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
         RELAYAPI_VAR_DIR=str(tmp / "var"),

@@ -22,7 +22,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relayapi.settings")
 BATCH = 1000
 
 # Names are `bench-relay-<id>` (unique, never an integer); relay ids are `rl-` + 16 hex digits like
-# the ones `new_relay_id()` makes; one relay in three has no SMTP credentials.
+# the ones `new_relay_id()` makes; one relay in three has no SMTP credentials. The credentials
+# are encrypted here, as the app stores them (relays.crypto), and passed in per batch as arrays.
 BASES = """
 INSERT INTO {vmta} (id, type, name, redirect_id, created_at, updated_at)
 SELECT %(start)s + g, 'relay_server', 'bench-relay-' || (%(start)s + g), NULL, now(), now()
@@ -38,8 +39,8 @@ SELECT %(start)s + g,
        'out-' || mod(g, 1000) || '.bench.example.com',
        'smtp-' || mod(g, 5000) || '.bench.example.net',
        CASE WHEN mod(g, 2) = 0 THEN 25 ELSE 587 END,
-       CASE WHEN mod(g, 3) = 0 THEN NULL ELSE 'user' || g END,
-       CASE WHEN mod(g, 3) = 0 THEN NULL ELSE md5('password' || g) END,
+       CASE WHEN mod(g, 3) = 0 THEN NULL ELSE (%(usernames)s::text[])[g - %(low)s + 1] END,
+       CASE WHEN mod(g, 3) = 0 THEN NULL ELSE (%(passwords)s::text[])[g - %(low)s + 1] END,
        mod(g, 10),
        mod(g, 100) * 60,
        'rl-' || substr(md5(%(salt)s || g), 1, 16),
@@ -51,6 +52,7 @@ FROM generate_series(%(low)s, %(high)s) AS g
 def seed(count):
     from django.db import connection, transaction
 
+    from relays import crypto
     from relays.models import RelayServer, VirtualMta
 
     if connection.vendor != "postgresql":
@@ -67,6 +69,9 @@ def seed(count):
     # quadratic (~100 s); committed batches keep the chains short.
     for low in range(1, count + 1, BATCH):
         params.update(low=low, high=min(low + BATCH - 1, count))
+        batch = range(low, params["high"] + 1)
+        params["usernames"] = [crypto.encrypt(f"user{g}") for g in batch]
+        params["passwords"] = [crypto.encrypt(secrets.token_hex(16)) for g in batch]
         with transaction.atomic(), connection.cursor() as cursor:
             # A bulk load is the one job allowed to outlast the app's per-statement limit.
             cursor.execute("SET LOCAL statement_timeout = 0")

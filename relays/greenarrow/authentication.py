@@ -11,6 +11,13 @@ outside it. An entry is bound to the user's current password hash, username and 
 state, which are read from the database on every request (the query that loads the user anyway):
 a password change, a rename, deactivation or loss of staff takes effect on the very next
 request. Failures are never remembered, so a wrong password always costs the full check.
+
+Refused logins are counted (relays.lockout) before that check: past the limit, the pair or the
+address gets 429 without any password being hashed. A remembered success skips the count: only
+the right password finds an entry, so an attacker gains nothing by it, while a script that is
+already logged in keeps working from an address an attacker shares. Every refusal says the same
+thing, whether the password was wrong or the account may not use the API, so the answer never
+confirms a password.
 """
 
 import hashlib
@@ -24,6 +31,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
+
+from relayapi.clients import client_address
+from relays import lockout
+from relays import validators as v
+from relays.models import LoginFailure
+
+# The one answer to every refused login (DRF's own wording for a wrong password).
+LOGIN_FAILED = "Invalid username/password."
 
 
 class VerifiedCredentials:
@@ -91,6 +106,14 @@ def _load_user(user_id):
     return next(iter(model._default_manager.raw(sql, [user_id])), None)
 
 
+class LockedOut(exceptions.Throttled):
+    """Too many refused logins from this address: 429 with Retry-After, whatever the password."""
+
+    default_detail = "Too many failed logins from this address."
+    extra_detail_singular = "Try again in {wait} second."
+    extra_detail_plural = "Try again in {wait} seconds."
+
+
 class StaffBasicAuthentication(BasicAuthentication):
     www_authenticate_realm = "RelayAPI"
 
@@ -107,8 +130,19 @@ class StaffBasicAuthentication(BasicAuthentication):
             ):
                 return user, None
             verified.forget(userid, password)
-        user, auth = super().authenticate_credentials(userid, password, request)
-        if not _may_log_in(user):
-            raise exceptions.AuthenticationFailed("this account may not log in to the admin")
+        address = client_address(request)
+        wait = lockout.retry_after(userid, address)
+        if wait:
+            raise LockedOut(wait)
+        user, auth = None, None
+        # No account has a name or password with NUL in it (PostgreSQL cannot even look one up).
+        if v.is_storable(userid) and v.is_storable(password):
+            try:
+                user, auth = super().authenticate_credentials(userid, password, request)
+            except exceptions.AuthenticationFailed:
+                user = None
+        if user is None or not _may_log_in(user):
+            lockout.record_failure(userid, address, LoginFailure.Door.GREENARROW)
+            raise exceptions.AuthenticationFailed(LOGIN_FAILED)
         verified.remember(userid, password, user)
         return user, auth

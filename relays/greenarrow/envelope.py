@@ -9,6 +9,7 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.cache import patch_cache_control
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -70,12 +71,16 @@ def exception_handler(exc, context):
     response = Response(envelope(code=code, messages=messages), status=status)
     if status == 401:
         response["WWW-Authenticate"] = getattr(exc, "auth_header", None) or 'Basic realm="RelayAPI"'
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        response["Retry-After"] = str(exc.wait)
     return response
 
 
 def error_response(status, code, messages):
     """The envelope outside DRF (Django's 404 and 500 handlers)."""
-    return JsonResponse(envelope(code=code, messages=messages), status=status)
+    response = JsonResponse(envelope(code=code, messages=messages), status=status)
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 class EnvelopeRenderer(JSONRenderer):

@@ -8,6 +8,7 @@ integer from 1 to 65535`.
 from rest_framework import serializers
 
 from relays import validators as v
+from relays.models import RelayServer
 
 MESSAGES = {"required": "is required", "null": "must not be null"}
 
@@ -46,16 +47,37 @@ class StringField(StrictField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        try:
-            data.encode("utf-8")
-        except UnicodeEncodeError:
-            self.fail("unstorable")
-        if "\x00" in data:
+        if not v.is_storable(data):
             self.fail("unstorable")
         return data
 
     def to_representation(self, value):
         return value
+
+
+class PasswordField(StringField):
+    """A stored SMTP password: shown only to readers with `view_relay_credentials` (superusers
+    have it), as `********` to everyone else (null stays null). A PUT that sends the mask back
+    keeps the stored password, so what GET answered can be PUT back whoever reads it."""
+
+    MASK = RelayServer.PASSWORD_MASK
+    default_error_messages = {
+        **StringField.default_error_messages,
+        "mask_on_create": f"{MASK} keeps a stored password; a new relay server has none",
+    }
+
+    def run_validation(self, data=serializers.empty):
+        if data == self.MASK:
+            if self.root.instance is None and not self.root.partial:
+                self.fail("mask_on_create")
+            raise serializers.SkipField()
+        return super().run_validation(data)
+
+    def to_representation(self, value):
+        request = self.context.get("request")
+        if value is None or (request and request.user.has_perm("relays.view_relay_credentials")):
+            return value
+        return self.MASK
 
 
 class ReferenceField(StrictField):
@@ -71,6 +93,7 @@ class ReferenceField(StrictField):
         "invalid": "must be a hash with an id or a name",
         "id": "id must be a positive integer",
         "name": "name must be a string",
+        "unstorable": "name must be text without NUL characters or unpaired surrogates",
     }
 
     def to_internal_value(self, data):
@@ -81,6 +104,8 @@ class ReferenceField(StrictField):
             self.fail("id")
         if ref_id is None and not isinstance(name, str):
             self.fail("name")
+        if ref_id is None and not v.is_storable(name):
+            self.fail("unstorable")
         return {"id": ref_id, "name": name}
 
     def to_representation(self, value):
@@ -236,13 +261,13 @@ class DestinationSerializer(StrictSerializer):
         source="destination_username",
         required=False,
         allow_null=True,
-        validators=[v.credential_length],
+        validators=v.CREDENTIAL_VALIDATORS,
     )
-    password = StringField(
+    password = PasswordField(
         source="destination_password",
         required=False,
         allow_null=True,
-        validators=[v.credential_length],
+        validators=v.CREDENTIAL_VALIDATORS,
     )
 
 

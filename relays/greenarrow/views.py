@@ -10,12 +10,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.db.models.functions import Lower
+from django.utils.cache import patch_cache_control
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
-from relays import references, services
+from relays import audit, references, services
 from relays import validators as v
 from relays.errors import InvalidRequest, NotFound, ValidationFailed
 from relays.greenarrow.envelope import JsonOnly, PayloadTooLarge
@@ -69,6 +70,11 @@ class GreenArrowView(viewsets.GenericViewSet):
     content_negotiation_class = JsonOnly
     lookup_value_regex = "[0-9]+"
 
+    def dispatch(self, request, *args, **kwargs):
+        # Every change this request makes is audited as made through this API, by its user.
+        with audit.acting("greenarrow", request):
+            return super().dispatch(request, *args, **kwargs)
+
     def root_body(self, root_key, unknown_inside=lambda value: []):
         """The value under `root_key`. Any other top-level key, and every path that
         `unknown_inside(value)` finds, is refused as an unknown attribute, all at once."""
@@ -88,7 +94,17 @@ class GreenArrowView(viewsets.GenericViewSet):
         unknown = sorted(set(params) - {"page", "page_token", *allowed})
         if unknown:
             raise InvalidRequest([f"unknown query parameter {name}" for name in unknown])
+        unstorable = [name for name, value in params.items() if not v.is_storable(value)]
+        if unstorable:
+            raise InvalidRequest(
+                [f"{name} must be text without NUL characters" for name in sorted(unstorable)]
+            )
         return params
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Answers may carry SMTP credentials: no browser or proxy cache keeps one.
+        patch_cache_control(response, no_store=True)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def lookup(self, queryset, label):
         pk = int(self.kwargs["pk"])

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from relays import services
+from relays import validators as v
 from relays.mailmanager.shapes import (
     RELAY_ID,
     RELAY_NAME,
@@ -26,7 +27,7 @@ from relays.mailmanager.shapes import (
     relay_arn,
     string,
 )
-from relays.mailmanager.tags import assert_tag_quota, tag_list
+from relays.mailmanager.tags import assert_tag_quota, record_tags, tag_list
 from relays.models import ClientToken, RelayServer, RelayTag
 from relays.tokens import InvalidToken, make_token, page_of, read_token
 
@@ -57,8 +58,13 @@ def create_relay(body, user):
     result. The token row is inserted first, in the same transaction as the relay: a concurrent
     call with the same token waits on the unique index until this one commits or rolls back."""
     token = body.get("ClientToken")
-    if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 128):
-        raise invalid("ClientToken must be a string of 1 to 128 characters")
+    if token is not None and (
+        not isinstance(token, str) or not 1 <= len(token) <= 128 or not v.is_storable(token)
+    ):
+        raise invalid(
+            "ClientToken must be a string of 1 to 128 characters without NUL characters "
+            "or unpaired surrogates"
+        )
     tags = tag_list(body.get("Tags", []), "Tags")
     assert_tag_quota(len(tags))
     request = {k: v for k, v in body.items() if k != "ClientToken"}
@@ -92,6 +98,7 @@ def create_relay(body, user):
             },
         )
         RelayTag.objects.bulk_create(RelayTag(relay=relay, key=k, value=v) for k, v in tags.items())
+        record_tags(relay, {})
         if record is not None:
             record.relay_id = relay.relay_id
             record.save(update_fields=["relay_id"])

@@ -4,22 +4,30 @@ The server rebuilds the client's canonical request from what it received (method
 the headers the client says it signed, the raw body), signs it with the secret of the access key
 named in the credential scope, and compares. The `host` header is the one the client signed:
 with USE_X_FORWARDED_HOST on, a reverse proxy's X-Forwarded-Host stands for it.
+
+A signature must cover the headers that say where, when and what (REQUIRED_SIGNED_HEADERS, as
+botocore always signs them) and be scoped to this server's region and the `ses` service. Within
+the clock-skew window (SIGV4_MAX_SKEW_SECONDS) the same signed request is accepted again, as AWS
+does: an SDK retry resends it, and ClientToken makes a retried create safe.
 """
 
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote
 
 from django.conf import settings
 from django.utils import timezone
 
-from relays.mailmanager import keys
 from relays.models import AccessKey
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "ses"
+# Signed, these bind a signature to this server, this moment, this operation and this body's
+# meaning: without x-amz-target a captured GetRelay could be replayed as DeleteRelay.
+REQUIRED_SIGNED_HEADERS = ("host", "x-amz-date", "x-amz-target", "content-type")
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<credential>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
@@ -90,8 +98,33 @@ def signature(secret, amz_date, scope, canonical):
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def verify(request, body):
-    """The AccessKey that signed `request` (with raw `body` bytes), or SignatureError."""
+@dataclass(frozen=True)
+class Credential:
+    """What the Authorization header claims: who signed, for which scope, over which headers."""
+
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    signed_headers: tuple
+    signature: str
+    amz_date: str
+
+    @property
+    def scope(self):
+        return "/".join([self.date, self.region, self.service, "aws4_request"])
+
+
+def _window():
+    seconds = settings.SIGV4_MAX_SKEW_SECONDS
+    return (
+        f"{seconds // 60} minutes" if seconds % 60 == 0 and seconds > 60 else f"{seconds} seconds"
+    )
+
+
+def parse(request):
+    """The request's Credential, once its form, scope and date are acceptable; SignatureError
+    otherwise. Needs no access key: nothing here depends on a secret."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
         raise _incomplete("the request is not signed: Authorization header missing")
@@ -106,9 +139,16 @@ def verify(request, body):
         raise _incomplete(
             f"Credential should be scoped to the service {SERVICE!r}, not {service!r}"
         )
-    signed_headers = match["signed"].split(";")
-    if "host" not in signed_headers:
-        raise _incomplete("SignedHeaders must include host")
+    if region != settings.MAILMANAGER_REGION:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"Credential should be scoped to the region {settings.MAILMANAGER_REGION!r}, "
+            f"not {region!r}",
+        )
+    signed_headers = tuple(match["signed"].split(";"))
+    unsigned = [name for name in REQUIRED_SIGNED_HEADERS if name not in signed_headers]
+    if unsigned:
+        raise _incomplete(f"SignedHeaders must include {', '.join(unsigned)}")
     amz_date = request.META.get("HTTP_X_AMZ_DATE", "")
     try:
         signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -118,28 +158,43 @@ def verify(request, body):
         raise SignatureError(
             "InvalidSignatureException", "the Credential date does not match X-Amz-Date"
         )
+    if abs((timezone.now() - signed_at).total_seconds()) > settings.SIGV4_MAX_SKEW_SECONDS:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"signature expired: X-Amz-Date is more than {_window()} from the server's time",
+        )
+    return Credential(key_id, date, region, service, signed_headers, match["signature"], amz_date)
 
+
+def verify(request, body, credential=None):
+    """The AccessKey that signed `request` (with raw `body` bytes), or SignatureError.
+
+    Only an active key of an active staff user signs anything: any other key, like an unknown
+    one, is UnrecognizedClientException whatever the signature, so the answer never tells
+    whether a secret was right.
+    """
+    credential = credential or parse(request)
     access_key = (
         AccessKey.objects.select_related("user")
-        .filter(access_key_id=key_id, is_active=True)
+        .filter(
+            access_key_id=credential.access_key_id,
+            is_active=True,
+            user__is_active=True,
+            user__is_staff=True,
+        )
         .first()
     )
     if access_key is None:
         raise SignatureError(
             "UnrecognizedClientException", "the security token included in the request is invalid"
         )
-    if abs((timezone.now() - signed_at).total_seconds()) > settings.SIGV4_MAX_SKEW_SECONDS:
-        raise SignatureError(
-            "InvalidSignatureException",
-            "signature expired: X-Amz-Date is more than 15 minutes from the server's time",
-        )
     expected = signature(
-        keys.decrypt(access_key.secret_encrypted),
-        amz_date,
-        "/".join([date, region, service, "aws4_request"]),
-        canonical_request(request, signed_headers, body),
+        access_key.secret,
+        credential.amz_date,
+        credential.scope,
+        canonical_request(request, credential.signed_headers, body),
     )
-    if not hmac.compare_digest(expected, match["signature"]):
+    if not hmac.compare_digest(expected, credential.signature):
         raise SignatureError(
             "InvalidSignatureException",
             "the request signature we calculated does not match the signature you provided",

@@ -4,8 +4,10 @@ CreateRelay shares."""
 from django.conf import settings
 from django.db import transaction
 
+from relays import audit
+from relays import validators as v
 from relays.mailmanager.shapes import TAG_KEY, TAG_VALUE, TAGGABLE_ARN, AwsError, invalid, relay_arn
-from relays.models import RelayServer, RelayTag
+from relays.models import AuditEntry, RelayServer, RelayTag
 
 
 def tag_list(value, member):
@@ -38,9 +40,30 @@ def assert_tag_quota(count):
         )
 
 
+def tags_of(relay):
+    return dict(relay.tags.order_by("key").values_list("key", "value"))
+
+
+def record_tags(relay, before):
+    """Audit a change of a relay's tags (no entry when nothing changed)."""
+    audit.record(
+        AuditEntry.Action.UPDATE,
+        relay.type,
+        relay.pk,
+        relay.name,
+        {"tags": before},
+        {"tags": tags_of(relay)},
+    )
+
+
 def _tagged_relay(body):
     arn = body.get("ResourceArn")
-    if not isinstance(arn, str) or not 20 <= len(arn) <= 1011 or not TAGGABLE_ARN.fullmatch(arn):
+    if (
+        not isinstance(arn, str)
+        or not 20 <= len(arn) <= 1011
+        or not TAGGABLE_ARN.fullmatch(arn)
+        or not v.is_storable(arn)
+    ):
         raise invalid("ResourceArn must be a Mail Manager resource ARN")
     prefix = relay_arn("")
     relay_id = arn.removeprefix(prefix)
@@ -58,10 +81,11 @@ def tag_resource(body, user):
     tags = tag_list(body["Tags"], "Tags")
     with transaction.atomic():
         relay = RelayServer.objects.select_for_update().get(pk=_tagged_relay(body).pk)
-        existing = set(relay.tags.values_list("key", flat=True))
-        assert_tag_quota(len(existing | set(tags)))
+        before = tags_of(relay)
+        assert_tag_quota(len(set(before) | set(tags)))
         for key, value in tags.items():  # upsert: an existing key gets the new value
             RelayTag.objects.update_or_create(relay=relay, key=key, defaults={"value": value})
+        record_tags(relay, before)
     return {}
 
 
@@ -73,8 +97,11 @@ def untag_resource(body, user):
         or not all(isinstance(k, str) and TAG_KEY.fullmatch(k) for k in keys)
     ):
         raise invalid(f"TagKeys must be a list of at most 200 keys matching {TAG_KEY.pattern}")
-    relay = _tagged_relay(body)
-    relay.tags.filter(key__in=keys).delete()  # keys that are not there: nothing to do
+    with transaction.atomic():
+        relay = RelayServer.objects.select_for_update().get(pk=_tagged_relay(body).pk)
+        before = tags_of(relay)
+        relay.tags.filter(key__in=keys).delete()  # keys that are not there: nothing to do
+        record_tags(relay, before)
     return {}
 
 

@@ -1,8 +1,9 @@
 """The Mail Manager endpoint (awsJson1_0): `POST /` dispatched on `X-Amz-Target`.
 
-This module only verifies the signature, checks the caller's permission, dispatches to an
-operation (`relays.py`, `tags.py`) and renders errors; every error leaves through `_respond` in
-the Smithy shape `{"__type", "Message"}` with its modelled status.
+This module only verifies the signature (counting refusals towards the lockout), checks the
+caller's permission, dispatches to an operation (`relays.py`, `tags.py`) and renders errors;
+every error leaves through `error_response` in the Smithy shape `{"__type", "Message"}` with its
+modelled status.
 """
 
 import json
@@ -14,9 +15,11 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from relays import errors
+from relayapi.clients import client_address
+from relays import audit, errors, lockout
 from relays.mailmanager import relays, sigv4, tags
 from relays.mailmanager.shapes import AwsError
+from relays.models import LoginFailure
 
 log = logging.getLogger(__name__)
 TARGET_PREFIX = "MailManagerSvc."
@@ -38,6 +41,7 @@ OPERATIONS = {
 def _respond(status, payload, request_id, code=None):
     response = HttpResponse(json.dumps(payload), status=status, content_type=CONTENT_TYPE)
     response["x-amzn-RequestId"] = request_id
+    response["Cache-Control"] = "no-store"
     if code:
         response["X-Amzn-Errortype"] = code
     return response
@@ -53,6 +57,49 @@ def _domain_error(error):
     if isinstance(error, errors.NotFound):
         return AwsError("ResourceNotFoundException", message, 404)
     return AwsError("ValidationException", message)
+
+
+class Throttled(AwsError):
+    """Too many refused signatures from this address: ThrottlingException (HTTP 429, as the
+    botocore model has it) with Retry-After. boto3 retries throttling errors by itself; a retry
+    refused here is not counted, so it only waits."""
+
+    def __init__(self, wait):
+        super().__init__(
+            "ThrottlingException",
+            f"too many failed logins from this address; try again in {wait} seconds",
+            429,
+        )
+        self.retry_after = wait
+
+
+def error_response(request, error):
+    """An AwsError as the Smithy error boto3 parses; also relayapi's cross-site guard's answer."""
+    request_id = getattr(request, "request_id", None) or str(uuid.uuid4())
+    payload = {"__type": f"com.amazonaws.mailmanager#{error.code}", "Message": str(error)}
+    response = _respond(error.status, payload, request_id, error.code)
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _authenticate(request, raw):
+    """The AccessKey that signed the request. Past the lockout limit it is refused before the
+    key is even looked up; every refused key or signature counts towards that limit."""
+    try:
+        credential = sigv4.parse(request)
+    except sigv4.SignatureError as error:
+        # Malformed, unscoped or stale: no secret was tried, nothing to count.
+        raise AwsError(error.code, str(error), 403) from None
+    address = client_address(request)
+    wait = lockout.retry_after(credential.access_key_id, address)
+    if wait:
+        raise Throttled(wait)
+    try:
+        return sigv4.verify(request, raw, credential)
+    except sigv4.SignatureError as error:
+        lockout.record_failure(credential.access_key_id, address, LoginFailure.Door.MAILMANAGER)
+        raise AwsError(error.code, str(error), 403) from None
 
 
 @csrf_exempt
@@ -76,10 +123,7 @@ def endpoint(request):
             raise AwsError(
                 "ValidationException", "the request body is larger than 1 MiB", 413
             ) from None
-        try:
-            key = sigv4.verify(request, raw)
-        except sigv4.SignatureError as error:
-            raise AwsError(error.code, str(error), 403) from None
+        key = _authenticate(request, raw)
         request.user = key.user  # named in the request's log line
         if not (key.user.is_active and key.user.has_perm(permission)):
             raise AwsError(
@@ -92,12 +136,12 @@ def endpoint(request):
         if not isinstance(body, dict):
             raise AwsError("SerializationException", "the request body must be a JSON object")
         try:
-            return _respond(200, handler(body, key.user), request_id)
+            with audit.acting("mailmanager", request, key.user):
+                return _respond(200, handler(body, key.user), request_id)
         except errors.RelayError as error:
             raise _domain_error(error) from None
     except AwsError as error:
-        payload = {"__type": f"com.amazonaws.mailmanager#{error.code}", "Message": str(error)}
-        return _respond(error.status, payload, request_id, error.code)
+        return error_response(request, error)
     except (OperationalError, InterfaceError):
         log.exception("database unavailable")
         payload = {

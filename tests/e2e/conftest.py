@@ -12,6 +12,7 @@ import http.client
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -76,8 +77,8 @@ def app_env(database_url, var_dir, **settings):
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
         DJANGO_SETTINGS_MODULE="relayapi.settings",
-        SECRET_KEY="e2e-" + uuid.uuid4().hex,
-        ACCESS_KEY_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        SECRET_KEY="e2e-" + secrets.token_urlsafe(50),
+        RELAYAPI_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=database_url,
         RELAYAPI_VAR_DIR=str(var_dir),

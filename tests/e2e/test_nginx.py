@@ -93,6 +93,12 @@ def stack(database_url, tmp_path_factory):
         USE_X_FORWARDED_HOST="1",
         RELAYAPI_TRUST_REQUEST_ID="1",
         FORWARDED_ALLOW_IPS="127.0.0.1",
+        SECURE_SSL_REDIRECT="1",
+        SESSION_COOKIE_SECURE="1",
+        CSRF_COOKIE_SECURE="1",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="1",
     )
     with contextlib.ExitStack() as running:
         app = start_app_server("gunicorn", env, app_port, tmp)
@@ -259,6 +265,21 @@ def test_plain_http_is_redirected_to_https(stack):
 
     assert answer.status == 301
     assert answer.headers["Location"].startswith("https://127.0.0.1")
+
+
+def test_https_only_one_hsts_header_secure_cookies_and_plain_http_redirected_by_the_app(stack):
+    page = stack.get("/admin/login/")
+    straight_to_the_app = request(f"{stack.app.url}/ga/api/v3/eng/relay_servers")
+    probe_straight_to_the_app = request(f"{stack.app.url}/readyz")
+
+    assert page.headers.get_all("Strict-Transport-Security") == [
+        "max-age=31536000; includeSubDomains; preload"
+    ]
+    [csrf_cookie] = [c for c in page.headers.get_all("Set-Cookie") if c.startswith("csrftoken=")]
+    assert "; Secure" in csrf_cookie
+    assert straight_to_the_app.status == 301
+    assert straight_to_the_app.headers["Location"].startswith("https://")
+    assert probe_straight_to_the_app.status == 200
 
 
 def test_a_newline_in_the_basic_username_and_path_cannot_forge_a_log_line(stack):

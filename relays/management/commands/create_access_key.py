@@ -2,9 +2,11 @@ import json
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from relays import audit
 from relays.mailmanager import keys
-from relays.models import AccessKey
+from relays.models import AccessKey, AuditEntry
 
 
 class Command(BaseCommand):
@@ -18,7 +20,7 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no user named {username!r}")
         key_id, secret = keys.new_key_pair()
-        AccessKey.objects.create(
-            access_key_id=key_id, secret_encrypted=keys.encrypt(secret), user=user
-        )
+        with transaction.atomic():
+            key = AccessKey.objects.create(access_key_id=key_id, secret=secret, user=user)
+            audit.record_change(AuditEntry.Action.CREATE, key)
         self.stdout.write(json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret}))

@@ -1,0 +1,37 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from relays.models import AccessKey
+
+COLUMNS = ("ACCESS KEY ID", "USER", "ACTIVE", "CREATED")
+
+
+class Command(BaseCommand):
+    help = (
+        "List the Mail Manager API access keys (never their secrets), of USERNAME or of everyone: "
+        "id, user, whether active, when created."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username", nargs="?")
+
+    def handle(self, username=None, **options):
+        keys = AccessKey.objects.select_related("user").order_by("id")
+        if username is not None:
+            if not get_user_model().objects.filter(username=username).exists():
+                raise CommandError(f"no user named {username!r}")
+            keys = keys.filter(user__username=username)
+        rows = [COLUMNS] + [
+            (
+                key.access_key_id,
+                key.user.get_username(),
+                "yes" if key.is_active else "revoked",
+                key.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            for key in keys
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+        for row in rows:
+            self.stdout.write(
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            )

@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from relays import audit
+from relays.models import AccessKey, AuditEntry
+
+
+class Command(BaseCommand):
+    help = (
+        "Revoke a Mail Manager API access key: requests signed with it are refused from now on. "
+        "The key is kept (inactive), so list_access_keys still shows whose it was."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("access_key_id")
+
+    def handle(self, access_key_id, **options):
+        key = AccessKey.objects.select_related("user").filter(access_key_id=access_key_id).first()
+        if key is None:
+            raise CommandError(f"no access key {access_key_id!r}")
+        if not key.is_active:
+            self.stdout.write(f"{access_key_id} ({key.user.get_username()}) was already revoked")
+            return
+        with transaction.atomic():
+            before = audit.snapshot(key)
+            AccessKey.objects.filter(pk=key.pk).update(is_active=False)
+            key.is_active = False
+            audit.record_change(AuditEntry.Action.UPDATE, key, before)
+        self.stdout.write(f"revoked {access_key_id} ({key.user.get_username()})")

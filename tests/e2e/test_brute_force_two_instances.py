@@ -1,0 +1,93 @@
+"""Brute-force counts are shared by every app server: two gunicorn instances (each with two
+workers) against one PostgreSQL database; failed logins on instance A lock the pair on
+instance B, the same user from another address still gets in on B, and the lock ends for both
+once the failures have left the window.
+
+The instances trust 127.0.0.1 as their proxy (RELAYAPI_TRUSTED_PROXIES), so each request names
+its client address in X-Forwarded-For, as nginx would.
+"""
+
+import contextlib
+import threading
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from tests.e2e.conftest import (
+    Process,
+    app_env,
+    basic,
+    create_superuser,
+    free_port,
+    request,
+    start_app_server,
+)
+
+pytestmark = pytest.mark.postgresql
+
+GA = "/ga/api/v3/eng"
+ATTACKER = "198.51.100.7"
+ELSEWHERE = "203.0.113.9"
+
+
+@dataclass
+class Pair:
+    a: Process
+    b: Process
+    database_url: str
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="module")
+def pair(database_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("brute-force")
+    env = app_env(
+        database_url,
+        tmp / "var",
+        DJANGO_SETTINGS_MODULE="relayapi.test_settings",
+        RELAYAPI_TRUSTED_PROXIES="127.0.0.1",
+    )
+    with contextlib.ExitStack() as running:
+        started = {}
+
+        def start(name, port):
+            started[name] = start_app_server(name, env, port, tmp)
+
+        threads = [threading.Thread(target=start, args=(name, free_port())) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for server in started.values():
+            running.callback(server.stop)
+        assert set(started) == {"a", "b"}, "an instance did not start (see the failure above)"
+        username, password = create_superuser(env, "bf-admin", "bf-secret-pw")
+        yield Pair(started["a"], started["b"], database_url, username, password)
+
+
+def relays(server, pair, password, address):
+    return request(
+        f"{server.url}{GA}/relay_servers",
+        headers={**basic(pair.username, password), "X-Forwarded-For": address},
+    )
+
+
+def test_failures_on_one_instance_lock_the_pair_on_the_other(pair):
+    refused = [relays(pair.a, pair, "wrong", ATTACKER).status for _ in range(10)]
+
+    locked = relays(pair.b, pair, pair.password, ATTACKER)
+    elsewhere = relays(pair.b, pair, pair.password, ELSEWHERE)
+
+    assert refused == [401] * 10
+    assert locked.status == 429
+    assert locked.json()["error_code"] == "invalid_request"
+    assert 0 < int(locked.headers["Retry-After"]) <= 60
+    assert elsewhere.status == 200
+
+    # The window passes (the failures are aged in the shared database): both let the user in.
+    with psycopg.connect(pair.database_url) as conn:
+        conn.execute("UPDATE relays_loginfailure SET at = at - interval '61 seconds'")
+    assert relays(pair.b, pair, pair.password, ATTACKER).status == 200
+    assert relays(pair.a, pair, pair.password, ATTACKER).status == 200
