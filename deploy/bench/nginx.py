@@ -7,12 +7,14 @@ buffering, forwarded headers. It sits in a main config of the bench's own (foreg
 pid, temp and log paths). Should the template be missing, a minimal plain-HTTP proxy stands in.
 """
 
-import ipaddress
-import re
-from datetime import UTC, datetime, timedelta
+import sys
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "nginx" / "relayapi.conf.template"
+# deploy/nginx/loopback.py: the certificate and template rendering the end-to-end tests use too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nginx"))
+import loopback
+
+TEMPLATE = loopback.SITE_TEMPLATE
 
 MAIN = """\
 # Written by deploy/bench/run.py for one run.
@@ -50,63 +52,25 @@ class TemplateError(Exception):
     """The site template names something this renderer does not know."""
 
 
-def _self_signed(directory):
-    """A certificate and key for 127.0.0.1, valid for a day (wrk does not verify it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def render(directory, upstream, https_port, http_port):
     """Write nginx.conf (and the site) into `directory`; returns its path, the base URL and
     what the config is, for the results file."""
     if TEMPLATE.exists():
-        cert, key = _self_signed(directory)
-        values = {
-            "RELAYAPI_SERVER_NAME": "127.0.0.1",
-            "RELAYAPI_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-            "RELAYAPI_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-            "RELAYAPI_UPSTREAM": upstream,
-            "RELAYAPI_TLS_CERTIFICATE": str(cert),
-            "RELAYAPI_TLS_CERTIFICATE_KEY": str(key),
-            "RELAYAPI_NGINX_LOG_DIR": str(directory),
-        }
-
-        def value(match):
-            if match[1] not in values:
-                raise TemplateError(f"{TEMPLATE} names ${{{match[1]}}}, unknown to the bench")
-            return values[match[1]]
-
-        site = re.sub(r"\$\{(RELAYAPI_[A-Z0-9_]+)\}", value, TEMPLATE.read_text())
+        cert, key = loopback.self_signed_certificate(directory)
+        try:
+            site = loopback.render_site(
+                {
+                    "RELAYAPI_SERVER_NAME": "127.0.0.1",
+                    "RELAYAPI_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+                    "RELAYAPI_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                    "RELAYAPI_UPSTREAM": upstream,
+                    "RELAYAPI_TLS_CERTIFICATE": str(cert),
+                    "RELAYAPI_TLS_CERTIFICATE_KEY": str(key),
+                    "RELAYAPI_NGINX_LOG_DIR": str(directory),
+                }
+            )
+        except KeyError as error:
+            raise TemplateError(f"{error.args[0]} (unknown to the bench)") from None
         base = f"https://127.0.0.1:{https_port}"
         what = "the production site `deploy/nginx/relayapi.conf.template`, TLS, self-signed"
     else:

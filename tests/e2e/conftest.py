@@ -7,9 +7,7 @@ bounded, and every process started here is stopped in the fixture's teardown.
 """
 
 import base64
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import secrets
@@ -29,11 +27,7 @@ import boto3
 import psycopg
 import pytest
 from botocore.config import Config
-from cryptography import x509
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,41 +232,6 @@ def log_lines(process):
         except ValueError:
             pytest.fail(f"{process.name} line {number} is not JSON: {line!r}")
     return lines
-
-
-def self_signed_certificate(directory, host="127.0.0.1"):
-    """(certificate path, key path) for `host`, valid for a day; the certificate is its own CA,
-    so clients verify against the certificate file itself."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = Path(directory) / "cert.pem", Path(directory) / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def tls_context(certificate):

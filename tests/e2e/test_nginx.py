@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.nginx.loopback import render_site, self_signed_certificate
 from tests.e2e.conftest import (
-    ROOT,
     Process,
     app_env,
     basic,
@@ -21,15 +21,12 @@ from tests.e2e.conftest import (
     mailmanager,
     nginx_binary,
     request,
-    self_signed_certificate,
     start_app_server,
     tls_context,
 )
 
 pytestmark = pytest.mark.postgresql
 
-SITE_TEMPLATE = ROOT / "deploy" / "nginx" / "relayapi.conf.template"
-PLACEHOLDER = re.compile(r"\$\{(RELAYAPI_[A-Z_]+)\}")
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 # The server-wide part a distribution's nginx.conf holds, kept inside the test's directory.
@@ -52,11 +49,6 @@ http {{
     include {dir}/relayapi.conf;
 }}
 """
-
-
-def render_site(values):
-    """The deploy site with its ${RELAYAPI_*} names replaced, as envsubst would."""
-    return PLACEHOLDER.sub(lambda match: values[match.group(1)], SITE_TEMPLATE.read_text())
 
 
 @dataclass
