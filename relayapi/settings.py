@@ -91,7 +91,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own pages (the home page at GET /); the apps' templates come after.
+        "DIRS": [BASE_DIR / "relayapi" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views import defaults
 
-from relayapi import health
+from relayapi import health, home
 from relays.greenarrow.envelope import INTERNAL_ERROR, error_response
-from relays.mailmanager.views import endpoint as mailmanager
 
 
 def greenarrow_not_found(request):
@@ -25,6 +24,7 @@ urlpatterns = [
     path("ga/api/v3/eng/", include("relays.greenarrow.urls")),
     re_path(r"^ga/", greenarrow_not_found),
     path("admin/", admin.site.urls),
-    # Mail Manager (awsJson1_0): every operation is a POST to the root, named by X-Amz-Target.
-    path("", mailmanager),
+    # Mail Manager (awsJson1_0): every operation is a POST to the root, named by X-Amz-Target;
+    # a browser's GET gets a page naming the product instead.
+    path("", home.root),
 ]

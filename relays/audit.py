@@ -131,3 +131,21 @@ def record_change(action, instance, before=None):
     record_type = getattr(instance, "type", None) or instance._meta.model_name
     name = getattr(instance, "name", None) or str(instance)
     return record(action, record_type, instance.pk, name, before, after)
+
+
+def tags_of(relay):
+    """A relay's Mail Manager tags as {key: value}. One query."""
+    return dict(relay.tags.order_by("key").values_list("key", "value"))
+
+
+def record_tags(relay, before):
+    """Audit a change of a relay's tags from `before` ({key: value}) to what is stored now (no
+    entry when nothing changed). One query, and one more for the entry."""
+    record(
+        AuditEntry.Action.UPDATE,
+        relay.type,
+        relay.pk,
+        relay.name,
+        {"tags": before},
+        {"tags": tags_of(relay)},
+    )

@@ -112,6 +112,14 @@ def new_relay_id():
     return "rl-" + secrets.token_hex(8)
 
 
+def relay_arn(relay_id):
+    """The Mail Manager RelayArn of the relay `relay_id`, in this server's region and account."""
+    return (
+        f"arn:aws:ses:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
+        f":mailmanager-smtp-relay/{relay_id}"
+    )
+
+
 class RelayServer(VirtualMta):
     """An SMTP destination reached from a chosen source IP and HELO name, with throttle limits.
 
@@ -188,6 +196,20 @@ class RelayServer(VirtualMta):
                 name="relays_relayserver_one_credential_source",
             ),
         ]
+
+    @property
+    def arn(self):
+        """The Mail Manager RelayArn."""
+        return relay_arn(self.relay_id)
+
+    @property
+    def own_secret_arn(self):
+        """The SecretArn that names this server's own stored SMTP credentials of this relay
+        (Mail Manager shows it for credentials written through GreenArrow or the admin)."""
+        return (
+            f"arn:aws:secretsmanager:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
+            f":secret:relayapi/{self.relay_id}"
+        )
 
     def use_stored_credentials(self, data):
         """Credentials written through GreenArrow replace an external secret (Mail Manager's

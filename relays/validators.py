@@ -8,6 +8,7 @@ GreenArrow serializers, the model fields (and so the admin) and the Mail Manager
 import ipaddress
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 NAME_MAX = 200
@@ -185,3 +186,34 @@ MAX_DOMAINS_PER_OVERRIDE = 1000
 MAX_DELIVERY_HOPS = 16
 # Referrers named one by one in a refused delete; the rest are counted.
 MAX_REFERRERS_NAMED = 20
+
+
+# --- Mail Manager tags (the botocore model's Tag shape; `aws:` keys are AWS's own) ---
+
+TAG_KEY = re.compile(r"[a-zA-Z0-9/_+=.:@-]{1,128}")
+TAG_VALUE = re.compile(r"[a-zA-Z0-9/_+=.:@-]{0,256}")
+
+
+def tag_key_characters(value):
+    if not isinstance(value, str) or not TAG_KEY.fullmatch(value):
+        raise ValidationError(f"must match {TAG_KEY.pattern}")
+
+
+def tag_key_not_reserved(value):
+    if value.lower().startswith("aws:"):
+        raise ValidationError("must not start with aws: (reserved)")
+
+
+def tag_value_characters(value):
+    if not isinstance(value, str) or not TAG_VALUE.fullmatch(value):
+        raise ValidationError(f"must match {TAG_VALUE.pattern}")
+
+
+def tag_count(count):
+    """A relay's tags, counted once the change is applied."""
+    if count > settings.MAILMANAGER_MAX_TAGS:
+        raise ValidationError(f"a resource may have at most {settings.MAILMANAGER_MAX_TAGS} tags")
+
+
+TAG_KEY_VALIDATORS = [tag_key_characters, tag_key_not_reserved]
+TAG_VALUE_VALIDATORS = [tag_value_characters]

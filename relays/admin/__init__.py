@@ -1,7 +1,17 @@
 """The admin facade: people manage the same records, under the same rules, as the two APIs.
 
 One module per concept: `virtual_mtas` (the store's records), `audited` (the audit log and the
-History pages), `login` (the login form, counted against brute force).
+History pages), `login` (the login form, counted against brute force), `mail_manager` (access
+keys, and a relay's RelayId, ARN and tags), `ip_addresses` (delivery status, bulk pause and
+resume), `settings_pages` (the default VirtualMTA as one page), `home` (branding, the home
+page's overview).
 """
 
-from relays.admin import audited, login, virtual_mtas  # noqa: F401 (they register with the site)
+from relays.admin import (  # noqa: F401 (they register with the site)
+    audited,
+    home,
+    login,
+    mail_manager,
+    settings_pages,
+    virtual_mtas,
+)

@@ -6,9 +6,10 @@ from django.contrib import admin
 
 from relays import references
 from relays.admin.audited import AuditedAdmin
+from relays.admin.ip_addresses import DeliveryStatusFilter, IpDeliveryStatus
+from relays.admin.mail_manager import RelayMailManagerFields, RelayTagInline
 from relays.errors import ValidationFailed
 from relays.models import (
-    DefaultVirtualMta,
     DeliverThrough,
     DomainOverride,
     IpAddress,
@@ -78,8 +79,9 @@ class RelayServerForm(VirtualMtaForm):
 
 
 @admin.register(RelayServer)
-class RelayServerAdmin(AuditedAdmin):
+class RelayServerAdmin(RelayMailManagerFields, AuditedAdmin):
     form = RelayServerForm
+    inlines = [RelayTagInline]
     list_display = [
         "id",
         "name",
@@ -93,9 +95,10 @@ class RelayServerAdmin(AuditedAdmin):
 
 
 @admin.register(IpAddress)
-class IpAddressAdmin(AuditedAdmin):
+class IpAddressAdmin(IpDeliveryStatus, AuditedAdmin):
     form = VirtualMtaForm
-    list_display = ["id", "name", "ip", "hostname", "delivery_paused", "redirect"]
+    list_display = ["id", "name", "ip", "hostname", "delivery_status", "redirect"]
+    list_filter = [DeliveryStatusFilter]
     search_fields = ["name", "ip", "hostname"]
     ordering = ["id"]
 
@@ -130,8 +133,3 @@ class RoutingRuleAdmin(AuditedAdmin):
     search_fields = ["name"]
     ordering = ["id"]
     inlines = [DomainOverrideInline, DeliverThroughInline]
-
-
-@admin.register(DefaultVirtualMta)
-class DefaultVirtualMtaAdmin(AuditedAdmin):
-    list_display = ["__str__"]

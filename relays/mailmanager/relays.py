@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from relays import services
+from relays import audit, services
 from relays import validators as v
 from relays.mailmanager.shapes import (
     RELAY_ID,
@@ -24,10 +24,9 @@ from relays.mailmanager.shapes import (
     authentication_out,
     invalid,
     port,
-    relay_arn,
     string,
 )
-from relays.mailmanager.tags import assert_tag_quota, record_tags, tag_list
+from relays.mailmanager.tags import assert_tag_quota, tag_list
 from relays.models import ClientToken, RelayServer, RelayTag
 from relays.tokens import InvalidToken, make_token, page_of, read_token
 
@@ -98,7 +97,7 @@ def create_relay(body, user):
             },
         )
         RelayTag.objects.bulk_create(RelayTag(relay=relay, key=k, value=v) for k, v in tags.items())
-        record_tags(relay, {})
+        audit.record_tags(relay, {})
         if record is not None:
             record.relay_id = relay.relay_id
             record.save(update_fields=["relay_id"])
@@ -109,7 +108,7 @@ def get_relay(body, user):
     relay = _relay(body)
     return {
         "RelayId": relay.relay_id,
-        "RelayArn": relay_arn(relay.relay_id),
+        "RelayArn": relay.arn,
         "RelayName": relay.name,
         "ServerName": relay.destination_hostname,
         "ServerPort": relay.destination_port,

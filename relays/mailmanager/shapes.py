@@ -1,18 +1,14 @@
 """Mail Manager members as the botocore model shapes them: patterns, ranges, the
-`Authentication` union, ARNs, and `AwsError`, the one exception every operation raises.
+`Authentication` union, and `AwsError`, the one exception every operation raises.
 
 Each check names the member and the rule it breaks, as AWS's own ValidationException does.
 """
 
 import re
 
-from django.conf import settings
-
 RELAY_ID = re.compile(r"[a-zA-Z0-9-]{1,100}")
 RELAY_NAME = re.compile(r"[a-zA-Z0-9_-]{1,100}")
 SERVER_NAME = re.compile(r"[a-zA-Z0-9.-]{1,100}")
-TAG_KEY = re.compile(r"[a-zA-Z0-9/_+=.:@-]{1,128}")
-TAG_VALUE = re.compile(r"[a-zA-Z0-9/_+=.:@-]{0,256}")
 TAGGABLE_ARN = re.compile(
     r"arn:aws(|-cn|-us-gov|-eusc):ses:[a-z0-9-]{1,20}:[0-9]{12}:(mailmanager-|addon-).{1,970}"
 )
@@ -54,21 +50,6 @@ def port(body, required=True):
     return value
 
 
-def relay_arn(relay_id):
-    return (
-        f"arn:aws:ses:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
-        f":mailmanager-smtp-relay/{relay_id}"
-    )
-
-
-def own_secret_arn(relay):
-    """The ARN that names this server's own stored credentials of `relay`."""
-    return (
-        f"arn:aws:secretsmanager:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
-        f":secret:relayapi/{relay.relay_id}"
-    )
-
-
 def authentication_in(body, relay=None, required=True):
     """Model fields for the `Authentication` union, or None when it is absent (update)."""
     value = body.get("Authentication")
@@ -87,7 +68,7 @@ def authentication_in(body, relay=None, required=True):
     arn = value["SecretArn"]
     if not isinstance(arn, str) or not SECRET_ARN.fullmatch(arn):
         raise invalid(f"Authentication.SecretArn must match {SECRET_ARN.pattern}")
-    if relay is not None and arn == own_secret_arn(relay):
+    if relay is not None and arn == relay.own_secret_arn:
         return {}  # written back as read: the stored GreenArrow credentials stay
     return {"destination_username": None, "destination_password": None, "secret_arn": arn}
 
@@ -98,5 +79,5 @@ def authentication_out(relay):
     if relay.secret_arn:
         return {"SecretArn": relay.secret_arn}
     if relay.destination_username is not None or relay.destination_password is not None:
-        return {"SecretArn": own_secret_arn(relay)}
+        return {"SecretArn": relay.own_secret_arn}
     return {"NoAuthentication": {}}

@@ -1,13 +1,21 @@
 """TagResource, UntagResource and ListTagsForResource on relays, and the TagList shape that
-CreateRelay shares."""
+CreateRelay shares. The tag rules are the core's (relays.validators), shared with the admin."""
 
-from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from relays import audit
 from relays import validators as v
-from relays.mailmanager.shapes import TAG_KEY, TAG_VALUE, TAGGABLE_ARN, AwsError, invalid, relay_arn
-from relays.models import AuditEntry, RelayServer, RelayTag
+from relays.mailmanager.shapes import TAGGABLE_ARN, AwsError, invalid
+from relays.models import RelayServer, RelayTag, relay_arn
+
+
+def _check(validators, value, path):
+    for validator in validators:
+        try:
+            validator(value)
+        except ValidationError as error:
+            raise invalid(f"{path} {error.messages[0]}") from None
 
 
 def tag_list(value, member):
@@ -19,12 +27,8 @@ def tag_list(value, member):
         if not isinstance(tag, dict) or set(tag) != {"Key", "Value"}:
             raise invalid(f"{member}[{i}] must have exactly the members Key and Value")
         key, val = tag["Key"], tag["Value"]
-        if not isinstance(key, str) or not TAG_KEY.fullmatch(key):
-            raise invalid(f"{member}[{i}].Key must match {TAG_KEY.pattern}")
-        if key.lower().startswith("aws:"):
-            raise invalid(f"{member}[{i}].Key must not start with aws: (reserved)")
-        if not isinstance(val, str) or not TAG_VALUE.fullmatch(val):
-            raise invalid(f"{member}[{i}].Value must match {TAG_VALUE.pattern}")
+        _check(v.TAG_KEY_VALIDATORS, key, f"{member}[{i}].Key")
+        _check(v.TAG_VALUE_VALIDATORS, val, f"{member}[{i}].Value")
         if key in tags:
             raise invalid(f"{member}[{i}].Key {key} is given twice")
         tags[key] = val
@@ -32,28 +36,10 @@ def tag_list(value, member):
 
 
 def assert_tag_quota(count):
-    if count > settings.MAILMANAGER_MAX_TAGS:
-        raise AwsError(
-            "ServiceQuotaExceededException",
-            f"a resource may have at most {settings.MAILMANAGER_MAX_TAGS} tags",
-            402,
-        )
-
-
-def tags_of(relay):
-    return dict(relay.tags.order_by("key").values_list("key", "value"))
-
-
-def record_tags(relay, before):
-    """Audit a change of a relay's tags (no entry when nothing changed)."""
-    audit.record(
-        AuditEntry.Action.UPDATE,
-        relay.type,
-        relay.pk,
-        relay.name,
-        {"tags": before},
-        {"tags": tags_of(relay)},
-    )
+    try:
+        v.tag_count(count)
+    except ValidationError as error:
+        raise AwsError("ServiceQuotaExceededException", error.messages[0], 402) from None
 
 
 def _tagged_relay(body):
@@ -81,11 +67,11 @@ def tag_resource(body, user):
     tags = tag_list(body["Tags"], "Tags")
     with transaction.atomic():
         relay = RelayServer.objects.select_for_update().get(pk=_tagged_relay(body).pk)
-        before = tags_of(relay)
+        before = audit.tags_of(relay)
         assert_tag_quota(len(set(before) | set(tags)))
         for key, value in tags.items():  # upsert: an existing key gets the new value
             RelayTag.objects.update_or_create(relay=relay, key=key, defaults={"value": value})
-        record_tags(relay, before)
+        audit.record_tags(relay, before)
     return {}
 
 
@@ -94,14 +80,14 @@ def untag_resource(body, user):
     if (
         not isinstance(keys, list)
         or len(keys) > 200
-        or not all(isinstance(k, str) and TAG_KEY.fullmatch(k) for k in keys)
+        or not all(isinstance(k, str) and v.TAG_KEY.fullmatch(k) for k in keys)
     ):
-        raise invalid(f"TagKeys must be a list of at most 200 keys matching {TAG_KEY.pattern}")
+        raise invalid(f"TagKeys must be a list of at most 200 keys matching {v.TAG_KEY.pattern}")
     with transaction.atomic():
         relay = RelayServer.objects.select_for_update().get(pk=_tagged_relay(body).pk)
-        before = tags_of(relay)
+        before = audit.tags_of(relay)
         relay.tags.filter(key__in=keys).delete()  # keys that are not there: nothing to do
-        record_tags(relay, before)
+        audit.record_tags(relay, before)
     return {}
 
 

@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from relays import audit
-from relays.models import AccessKey, AuditEntry
+from relays import access_keys
+from relays.models import AccessKey
 
 
 class Command(BaseCommand):
@@ -18,12 +17,7 @@ class Command(BaseCommand):
         key = AccessKey.objects.select_related("user").filter(access_key_id=access_key_id).first()
         if key is None:
             raise CommandError(f"no access key {access_key_id!r}")
-        if not key.is_active:
+        if not access_keys.set_active(key, False):
             self.stdout.write(f"{access_key_id} ({key.user.get_username()}) was already revoked")
             return
-        with transaction.atomic():
-            before = audit.snapshot(key)
-            AccessKey.objects.filter(pk=key.pk).update(is_active=False)
-            key.is_active = False
-            audit.record_change(AuditEntry.Action.UPDATE, key, before)
         self.stdout.write(f"revoked {access_key_id} ({key.user.get_username()})")

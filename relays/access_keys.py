@@ -1,0 +1,63 @@
+"""Mail Manager access keys: made, deactivated and deleted here, by every door (the admin, the
+`create_access_key` / `revoke_access_key` commands), each change audited in its transaction.
+
+SigV4 needs the secret itself (it is an HMAC key), so it cannot be hashed like a password;
+`AccessKey.secret` is encrypted in the database by relays.crypto, under RELAYAPI_ENCRYPTION_KEY.
+"""
+
+import secrets
+import string
+
+from django.db import transaction
+
+from relays import audit
+from relays.models import AccessKey, AuditEntry
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "/+"
+
+
+def new_key_pair():
+    """(AccessKeyId, SecretAccessKey) in AWS's formats: AKIA + 16, and 40 characters."""
+    key_id = "AKIA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+    return key_id, secret
+
+
+def may_sign(user):
+    """Whether requests signed with `user`'s keys are accepted: SigV4 verification takes only
+    active staff users' keys, as HTTP Basic takes only theirs."""
+    return user.is_active and user.is_staff
+
+
+def create_access_key(user):
+    """A new active key of `user`; its `secret` reads as plaintext on the returned instance
+    (show it once: nothing shows it again)."""
+    key_id, secret = new_key_pair()
+    with transaction.atomic():
+        key = AccessKey.objects.create(access_key_id=key_id, secret=secret, user=user)
+        audit.record_change(AuditEntry.Action.CREATE, key)
+    return key
+
+
+def set_active(key, active):
+    """Activate or deactivate `key`; False when it already was (nothing changed, no entry)."""
+    with transaction.atomic():
+        current = AccessKey.objects.select_for_update().get(pk=key.pk)
+        if current.is_active == active:
+            key.is_active = active
+            return False
+        before = audit.snapshot(current)
+        AccessKey.objects.filter(pk=key.pk).update(is_active=active)
+        key.is_active = current.is_active = active
+        audit.record_change(AuditEntry.Action.UPDATE, current, before)
+    return True
+
+
+def delete_access_key(key):
+    """Delete `key` for good (requests signed with it are refused like an unknown key's)."""
+    with transaction.atomic():
+        audit.record(
+            AuditEntry.Action.DELETE, "accesskey", key.pk, key.access_key_id, audit.snapshot(key)
+        )
+        AccessKey.objects.filter(pk=key.pk).delete()
