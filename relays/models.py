@@ -3,6 +3,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -210,6 +211,16 @@ class RelayServer(VirtualMta):
             f"arn:aws:secretsmanager:{settings.MAILMANAGER_REGION}:{settings.MAILMANAGER_ACCOUNT}"
             f":secret:relayapi/{self.relay_id}"
         )
+
+    def clean(self):
+        # relays_relayserver_one_credential_source, in words (the services skip constraints).
+        if self.secret_arn and (
+            self.destination_username is not None or self.destination_password is not None
+        ):
+            raise ValidationError(
+                "SMTP credentials come from one place: a stored username and password, or a "
+                "Secret ARN, not both"
+            )
 
     def use_stored_credentials(self, data):
         """Credentials written through GreenArrow replace an external secret (Mail Manager's

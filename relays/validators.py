@@ -217,3 +217,15 @@ def tag_count(count):
 
 TAG_KEY_VALIDATORS = [tag_key_characters, tag_key_not_reserved]
 TAG_VALUE_VALIDATORS = [tag_value_characters]
+
+
+# --- Mail Manager SecretArn (the botocore model's pattern; Mail Manager and the admin) ---
+
+SECRET_ARN = re.compile(
+    r"arn:(aws|aws-cn|aws-us-gov|aws-eusc):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[a-zA-Z0-9/_+=,.@-]+"
+)
+
+
+def secret_arn_pattern(value):
+    if not isinstance(value, str) or not SECRET_ARN.fullmatch(value):
+        raise ValidationError(f"must match {SECRET_ARN.pattern}")

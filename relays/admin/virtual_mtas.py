@@ -3,12 +3,18 @@ same rules as the two APIs."""
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import Q
+from django.forms.models import construct_instance
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
-from relays import references
+from relays import audit, references, services
+from relays import validators as v
 from relays.admin.audited import AuditedAdmin
 from relays.admin.ip_addresses import DeliveryStatusFilter, IpDeliveryStatus
 from relays.admin.mail_manager import RelayMailManagerFields, RelayTagInline
-from relays.errors import ValidationFailed
+from relays.errors import RelayError
 from relays.models import (
     DeliverThrough,
     DomainOverride,
@@ -17,28 +23,100 @@ from relays.models import (
     RoutingRule,
 )
 
+# --- writes through the services -------------------------------------------------------------
+
+
+class _DryRun(Exception):
+    """Rolls back the service call that validates a form."""
+
+
+def _integer_field(label, low, high, help_text):
+    """A whole number in a range, refused with the API's message (no HTML min/max: the server
+    says what is wrong, at the field)."""
+    message = f"must be an integer from {low} to {high}"
+
+    def in_range(value):
+        if value is not None and not low <= value <= high:
+            raise forms.ValidationError(message, code="range")
+
+    return forms.IntegerField(
+        label=label,
+        help_text=help_text,
+        validators=[in_range],
+        error_messages={"invalid": message, "required": "is required"},
+    )
+
 
 class VirtualMtaForm(forms.ModelForm):
-    """Adds the rule that spans rows (no delivery loop) to the model's own validation."""
+    """Validated and written by the same service as the APIs (relays.services): every rule,
+    quota, loop check and message is theirs. Each message goes to the field its API path names,
+    or above the form when it spans fields."""
 
-    def clean(self):
-        cleaned = super().clean()
-        target = cleaned.get("redirect")
-        if target is not None:
-            # The admin's change view runs in one transaction, so this lock holds until the
-            # save, exactly as in the write services.
-            references.lock_references()
-            try:
-                references.assert_hand_off_allowed(self.instance, [("redirect", [target])])
-            except ValidationFailed as error:
-                self.add_error("redirect", error.messages)
-        return cleaned
+    def validate_unique(self):
+        """The service checks the name across every type and names the holder."""
+
+    def _post_clean(self):
+        # The instance the admin works with; the model's rules are checked by the service's
+        # dry run below, so they read as the API's.
+        try:
+            self.instance = construct_instance(
+                self, self.instance, self._meta.fields, self._meta.exclude
+            )
+        except forms.ValidationError as error:
+            self._update_errors(error)
+        if not self._errors:
+            self._dry_run()
+
+    def service_data(self):
+        """The cleaned values as the services take them (a reference as an {id, name} hash)."""
+        # Meta.fields of the form class itself (the admin's form factory adds read-only ones).
+        data = {name: self.cleaned_data.get(name) for name in self.Meta.service_fields}
+        if "redirect" in data:
+            target = data["redirect"]
+            data["redirect"] = None if target is None else {"id": target.pk, "name": None}
+        return data
+
+    def write(self):
+        """Create or update through the service; the stored record."""
+        model = self._meta.model
+        if self.instance.pk is None:
+            return services.create_virtual_mta(model, self.service_data())
+        return services.update_virtual_mta(model, self.instance.pk, self.service_data())
+
+    def _dry_run(self):
+        try:
+            with transaction.atomic():
+                self.write()
+                raise _DryRun
+        except _DryRun:
+            pass
+        except RelayError as error:
+            for message in error.messages:
+                self.add_error(self._field_of(message), message)
+
+    def _field_of(self, message):
+        """The form field whose API path starts `message`, or None (above the form)."""
+        paths = {name: name for name in self.fields}
+        paths.update(
+            (path, name)
+            for name, path in getattr(self._meta.model, "API_PATHS", {}).items()
+            if name in self.fields
+        )
+        found = [
+            path
+            for path in paths
+            if message == path or message.startswith((f"{path} ", f"{path}["))
+        ]
+        return paths[max(found, key=len)] if found else None
 
 
 class RelayServerForm(VirtualMtaForm):
     """The stored SMTP password is write-only here: the page never contains it. A blank
     password keeps the stored one; "clear credentials" removes username and password."""
 
+    destination_port = _integer_field(
+        "Destination port", 1, 65535, "The SMTP port of the destination, e.g. 25 or 587."
+    )
     destination_password = forms.CharField(
         label="SMTP password",
         required=False,
@@ -51,10 +129,28 @@ class RelayServerForm(VirtualMtaForm):
         label="Clear stored credentials",
         help_text="Remove the stored SMTP username and password (no SMTP authentication).",
     )
+    max_concurrent_connections = _integer_field(
+        "Max concurrent connections",
+        0,
+        v.INT32_MAX,
+        "Connections open to the destination at once; 0 = unlimited.",
+    )
+    max_messages_per_hour = _integer_field(
+        "Max messages per hour", 0, v.INT32_MAX, "Messages sent per hour; 0 = unlimited."
+    )
+    secret_arn = forms.CharField(
+        label="Secret ARN",
+        required=False,
+        empty_value=None,
+        max_length=2048,
+        validators=[v.secret_arn_pattern],
+        help_text="Mail Manager: an AWS Secrets Manager ARN that holds the SMTP credentials "
+        "instead of a stored username and password (one or the other, not both).",
+    )
 
     class Meta:
         model = RelayServer
-        fields = [
+        fields = service_fields = [
             "name",
             "source_ip",
             "source_hostname",
@@ -67,6 +163,22 @@ class RelayServerForm(VirtualMtaForm):
             "redirect",
             "secret_arn",
         ]
+        labels = {
+            "source_ip": "Source IP",
+            "source_hostname": "HELO hostname",
+            "destination_hostname": "Destination hostname",
+            "destination_username": "SMTP username",
+            "redirect": "Redirect to",
+        }
+        help_texts = {
+            "name": "Unique across IP addresses, relay servers and routing rules (any case); "
+            "not a whole number.",
+            "source_ip": "The IPv4 address of this server that connects to the destination.",
+            "source_hostname": "The name this server announces in HELO/EHLO.",
+            "destination_hostname": "The SMTP server the mail is handed to.",
+            "destination_username": "Blank (and no password): no SMTP authentication.",
+            "redirect": "Delivery meant for this relay is sent through that VirtualMTA instead.",
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -78,25 +190,236 @@ class RelayServerForm(VirtualMtaForm):
         return cleaned
 
 
+class IpAddressForm(VirtualMtaForm):
+    max_concurrent_connections = _integer_field(
+        "Max concurrent connections",
+        0,
+        v.INT32_MAX,
+        "Per recipient domain, by default; 0 = unlimited.",
+    )
+    max_messages_per_hour = _integer_field(
+        "Max messages per hour", 0, v.INT32_MAX, "Per recipient domain, by default; 0 = unlimited."
+    )
+
+    class Meta:
+        model = IpAddress
+        fields = service_fields = [
+            "name",
+            "ip",
+            "hostname",
+            "delivery_paused",
+            "max_concurrent_connections",
+            "max_messages_per_hour",
+            "redirect",
+        ]
+        labels = {"redirect": "Redirect to"}
+        help_texts = {
+            "name": "Unique across IP addresses, relay servers and routing rules (any case); "
+            "not a whole number.",
+            "ip": "An IPv4 address of this server that mail is sent from.",
+            "hostname": "The name this server announces in HELO/EHLO from this address.",
+            "delivery_paused": "Every delivery through this address is deferred while paused "
+            "(the pause wins over a redirect).",
+        }
+
+
+_ADMIN_MODEL = {
+    "ip_address": "ipaddress",
+    "relay_server": "relayserver",
+    "routing_rule": "routingrule",
+}
+
+
+def referrer_link(vmta, referrer):
+    """The API's sentence for one referrer (relays.references.referrer_sentence), its holder
+    linked to its admin page."""
+    if referrer["type"] == "default_virtual_mta":
+        try:
+            url = reverse("admin:relays_defaultvirtualmta_change", args=[1])
+        except NoReverseMatch:  # pragma: no cover
+            return references.referrer_sentence(vmta, referrer)
+        return format_html(
+            '{} is the <a href="{}">default VirtualMTA</a>', references.describe(vmta), url
+        )
+    url = reverse(f"admin:relays_{_ADMIN_MODEL[referrer['type']]}_change", args=[referrer["id"]])
+    return format_html(
+        '{} is used by <a href="{}">{} {} ({})</a> as its {}',
+        references.describe(vmta),
+        url,
+        referrer["type"],
+        referrer["id"],
+        referrer["name"],
+        referrer["attribute"],
+    )
+
+
+class ServiceWrites(AuditedAdmin):
+    """Adds, changes and deletes through relays.services inside `audit.acting("admin")`: the
+    services audit them, once."""
+
+    def save_model(self, request, obj, form, change):
+        with audit.acting("admin", request):
+            saved = form.write()
+        # The admin goes on with `obj` (the inlines, the log, the redirect to the saved record).
+        for field in obj._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def delete_model(self, request, obj):
+        with audit.acting("admin", request):
+            services.delete_virtual_mta(type(obj), obj.pk)
+
+    def get_deleted_objects(self, objs, request):
+        """Django's list of what goes with the record, and, as "protected", every referrer in
+        the API's words (a refused delete), each linked."""
+        deleted, counts, perms_needed, _ = super().get_deleted_objects(objs, request)
+        protected = []
+        for obj in objs:
+            total, named = references.referrers(obj, limit=v.MAX_REFERRERS_NAMED)
+            protected += [referrer_link(obj, r) for r in named]
+            if total > len(named):
+                protected.append(f"and {total - len(named)} more")
+        if protected:
+            # The delete is refused for the referrers; what it would cascade to is moot (the
+            # default VirtualMTA setting has no delete permission).
+            perms_needed = set()
+        return deleted, counts, perms_needed, protected
+
+
+class ThrottledFilter(admin.SimpleListFilter):
+    title = "throttled"
+    parameter_name = "throttled"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Throttled"), ("no", "Unlimited")]
+
+    def queryset(self, request, queryset):
+        limited = Q(max_concurrent_connections__gt=0) | Q(max_messages_per_hour__gt=0)
+        if self.value() == "yes":
+            return queryset.filter(limited)
+        if self.value() == "no":
+            return queryset.exclude(limited)
+        return queryset
+
+
+class HasRedirectFilter(admin.SimpleListFilter):
+    title = "redirect"
+    parameter_name = "redirected"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Redirected"), ("no", "Not redirected")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(redirect__isnull=self.value() == "no")
+        return queryset
+
+
+NO_AUTH, STORED, SECRET = "none", "stored credentials", "secret ARN"
+
+
+class AuthenticationFilter(admin.SimpleListFilter):
+    title = "authentication"
+    parameter_name = "authentication"
+
+    def lookups(self, request, model_admin):
+        return [("none", NO_AUTH), ("stored", STORED), ("secret", SECRET)]
+
+    def queryset(self, request, queryset):
+        # Encrypted values are never empty ciphertext, so null is "none stored".
+        stored = Q(destination_username__isnull=False) | Q(destination_password__isnull=False)
+        if self.value() == "secret":
+            return queryset.filter(secret_arn__isnull=False).exclude(secret_arn="")
+        if self.value() == "stored":
+            return queryset.filter(stored)
+        if self.value() == "none":
+            return queryset.exclude(stored).filter(Q(secret_arn__isnull=True) | Q(secret_arn=""))
+        return queryset
+
+
 @admin.register(RelayServer)
-class RelayServerAdmin(RelayMailManagerFields, AuditedAdmin):
+class RelayServerAdmin(RelayMailManagerFields, ServiceWrites):
     form = RelayServerForm
     inlines = [RelayTagInline]
     list_display = [
-        "id",
+        "name",
+        "destination",
+        "source",
+        "authentication",
+        "throttle_limits",
+        "redirect_link",
+        "updated_at",
+    ]
+    list_display_links = ["name"]
+    list_filter = [HasRedirectFilter, AuthenticationFilter, ThrottledFilter]
+    list_select_related = ["redirect"]
+    search_fields = [
         "name",
         "destination_hostname",
-        "destination_port",
+        "source_hostname",
         "source_ip",
-        "redirect",
+        "=relay_id",
     ]
-    search_fields = ["name", "destination_hostname"]
     ordering = ["id"]
+    fieldsets = [
+        (None, {"fields": ["name"]}),
+        ("Source IP", {"fields": ["source_ip", "source_hostname"]}),
+        ("Destination", {"fields": ["destination_hostname", "destination_port"]}),
+        (
+            "Authentication",
+            {
+                "fields": [
+                    "destination_username",
+                    "destination_password",
+                    "clear_credentials",
+                    "secret_arn",
+                ],
+                "description": "None, a stored username and password, or a Secret ARN "
+                "(Mail Manager): one source of SMTP credentials at most.",
+            },
+        ),
+        ("Throttle limits", {"fields": ["max_concurrent_connections", "max_messages_per_hour"]}),
+        ("Redirect", {"fields": ["redirect"]}),
+    ]
+
+    @admin.display(description="Destination", ordering="destination_hostname")
+    def destination(self, relay):
+        return f"{relay.destination_hostname}:{relay.destination_port}"
+
+    @admin.display(description="Source IP / HELO", ordering="source_ip")
+    def source(self, relay):
+        return f"{relay.source_ip} / {relay.source_hostname}"
+
+    @admin.display(description="Authentication")
+    def authentication(self, relay):
+        if relay.secret_arn:
+            return SECRET
+        if relay.destination_username is not None or relay.destination_password is not None:
+            return STORED
+        return NO_AUTH
+
+    @admin.display(description="Throttle limits")
+    def throttle_limits(self, relay):
+        def limit(n):
+            return "unlimited" if not n else str(n)
+
+        return (
+            f"{limit(relay.max_concurrent_connections)} connections, "
+            f"{limit(relay.max_messages_per_hour)} messages/hour"
+        )
+
+    @admin.display(description="Redirect", ordering="redirect__name")
+    def redirect_link(self, relay):
+        target = relay.redirect
+        if target is None:
+            return "-"
+        url = reverse(f"admin:relays_{_ADMIN_MODEL[target.type]}_change", args=[target.pk])
+        return format_html('<a href="{}">{}</a> ({})', url, target.name, target.get_type_display())
 
 
 @admin.register(IpAddress)
-class IpAddressAdmin(IpDeliveryStatus, AuditedAdmin):
-    form = VirtualMtaForm
+class IpAddressAdmin(IpDeliveryStatus, ServiceWrites):
+    form = IpAddressForm
     list_display = ["id", "name", "ip", "hostname", "delivery_status", "redirect"]
     list_filter = [DeliveryStatusFilter]
     search_fields = ["name", "ip", "hostname"]

@@ -6,15 +6,15 @@ Each check names the member and the rule it breaks, as AWS's own ValidationExcep
 
 import re
 
+from relays import validators as v
+
 RELAY_ID = re.compile(r"[a-zA-Z0-9-]{1,100}")
 RELAY_NAME = re.compile(r"[a-zA-Z0-9_-]{1,100}")
 SERVER_NAME = re.compile(r"[a-zA-Z0-9.-]{1,100}")
 TAGGABLE_ARN = re.compile(
     r"arn:aws(|-cn|-us-gov|-eusc):ses:[a-z0-9-]{1,20}:[0-9]{12}:(mailmanager-|addon-).{1,970}"
 )
-SECRET_ARN = re.compile(
-    r"arn:(aws|aws-cn|aws-us-gov|aws-eusc):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[a-zA-Z0-9/_+=,.@-]+"
-)
+SECRET_ARN = v.SECRET_ARN  # shared with the admin (relays.validators)
 
 
 class AwsError(Exception):
