@@ -52,7 +52,7 @@ class Routes:
             for path, items in self._routes()
             for j, item in enumerate(items)
         ]
-        problems, self.targets = [], {}
+        problems, self.targets = self._empty(), {}
         try:
             self.targets = resolve_references(refs)
         except ValidationFailed as error:
@@ -69,6 +69,15 @@ class Routes:
             yield "default.deliver_through", self.default
         for i, override in enumerate(self.overrides or []):
             yield f"domain_overrides[{i}].deliver_through", override["deliver_through"]
+
+    def _empty(self):
+        """A route delivers somewhere, and an override applies to some domain."""
+        problems = [f"{path} must not be empty" for path, items in self._routes() if not items]
+        return problems + [
+            f"domain_overrides[{i}].domains must not be empty"
+            for i, override in enumerate(self.overrides or [])
+            if not override["domain_list"]
+        ]
 
     def groups(self):
         """(attribute path, [VirtualMTA]) for the hand-off check."""

@@ -162,6 +162,13 @@ HELO_VALIDATORS = [hostname_length, helo_characters, hostname_alnum_ends, not_ip
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"(\[\*\.\]|\*\.)?{_LABEL}(\.{_LABEL})*")
 PORTION_MAX = 1_000_000
+PORTION_MESSAGE = f"must be a number greater than 0 and at most {PORTION_MAX}"
+
+
+def portion(value):
+    """A target's portion of the mail: a weight, not a percentage."""
+    if not 0 < value <= PORTION_MAX:
+        raise ValidationError(PORTION_MESSAGE)
 
 
 def domain_pattern(value):

@@ -300,6 +300,7 @@ def test_the_change_form_is_in_the_api_s_fieldsets_with_domain_labels(browser):
         "Throttle limits",
         "Redirect",
         "Mail Manager",
+        "References",
     ]
     form = page.context["adminform"].form
     assert form.fields["source_hostname"].label == "HELO hostname"

@@ -6,22 +6,15 @@ from django.contrib import admin
 from django.db import transaction
 from django.db.models import Q
 from django.forms.models import construct_instance
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
 
 from relays import audit, references, services
 from relays import validators as v
 from relays.admin.audited import AuditedAdmin
 from relays.admin.ip_addresses import DeliveryStatusFilter, IpDeliveryStatus
 from relays.admin.mail_manager import RelayMailManagerFields, RelayTagInline
+from relays.admin.references import ReferencePanels, TargetField, link, referrer_link
 from relays.errors import RelayError
-from relays.models import (
-    DeliverThrough,
-    DomainOverride,
-    IpAddress,
-    RelayServer,
-    RoutingRule,
-)
+from relays.models import IpAddress, RelayServer, VirtualMta
 
 # --- writes through the services -------------------------------------------------------------
 
@@ -51,6 +44,18 @@ class VirtualMtaForm(forms.ModelForm):
     """Validated and written by the same service as the APIs (relays.services): every rule,
     quota, loop check and message is theirs. Each message goes to the field its API path names,
     or above the form when it spans fields."""
+
+    redirect = TargetField(
+        VirtualMta._meta.get_field("redirect"),
+        required=False,
+        label="Redirect to",
+        help_text="Delivery meant for this path is sent through that VirtualMTA instead: "
+        "type a name to search.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["redirect"].exclude(self.instance.pk)
 
     def validate_unique(self):
         """The service checks the name across every type and names the holder."""
@@ -168,7 +173,6 @@ class RelayServerForm(VirtualMtaForm):
             "source_hostname": "HELO hostname",
             "destination_hostname": "Destination hostname",
             "destination_username": "SMTP username",
-            "redirect": "Redirect to",
         }
         help_texts = {
             "name": "Unique across IP addresses, relay servers and routing rules (any case); "
@@ -177,7 +181,6 @@ class RelayServerForm(VirtualMtaForm):
             "source_hostname": "The name this server announces in HELO/EHLO.",
             "destination_hostname": "The SMTP server the mail is handed to.",
             "destination_username": "Blank (and no password): no SMTP authentication.",
-            "redirect": "Delivery meant for this relay is sent through that VirtualMTA instead.",
         }
 
     def clean(self):
@@ -212,7 +215,6 @@ class IpAddressForm(VirtualMtaForm):
             "max_messages_per_hour",
             "redirect",
         ]
-        labels = {"redirect": "Redirect to"}
         help_texts = {
             "name": "Unique across IP addresses, relay servers and routing rules (any case); "
             "not a whole number.",
@@ -221,36 +223,6 @@ class IpAddressForm(VirtualMtaForm):
             "delivery_paused": "Every delivery through this address is deferred while paused "
             "(the pause wins over a redirect).",
         }
-
-
-_ADMIN_MODEL = {
-    "ip_address": "ipaddress",
-    "relay_server": "relayserver",
-    "routing_rule": "routingrule",
-}
-
-
-def referrer_link(vmta, referrer):
-    """The API's sentence for one referrer (relays.references.referrer_sentence), its holder
-    linked to its admin page."""
-    if referrer["type"] == "default_virtual_mta":
-        try:
-            url = reverse("admin:relays_defaultvirtualmta_change", args=[1])
-        except NoReverseMatch:  # pragma: no cover
-            return references.referrer_sentence(vmta, referrer)
-        return format_html(
-            '{} is the <a href="{}">default VirtualMTA</a>', references.describe(vmta), url
-        )
-    url = reverse(f"admin:relays_{_ADMIN_MODEL[referrer['type']]}_change", args=[referrer["id"]])
-    return format_html(
-        '{} is used by <a href="{}">{} {} ({})</a> as its {}',
-        references.describe(vmta),
-        url,
-        referrer["type"],
-        referrer["id"],
-        referrer["name"],
-        referrer["attribute"],
-    )
 
 
 class ServiceWrites(AuditedAdmin):
@@ -284,6 +256,27 @@ class ServiceWrites(AuditedAdmin):
             # default VirtualMTA setting has no delete permission).
             perms_needed = set()
         return deleted, counts, perms_needed, protected
+
+
+class VirtualMtaAdmin(ServiceWrites):
+    """What IP addresses and relay servers share in the admin."""
+
+    list_select_related = ["redirect"]
+    ordering = ["id"]
+
+    @admin.display(description="Throttle limits")
+    def throttle_limits(self, vmta):
+        def limit(n):
+            return "unlimited" if not n else str(n)
+
+        return (
+            f"{limit(vmta.max_concurrent_connections)} connections, "
+            f"{limit(vmta.max_messages_per_hour)} messages/hour"
+        )
+
+    @admin.display(description="Redirect", ordering="redirect__name")
+    def redirect_link(self, vmta):
+        return "-" if vmta.redirect is None else link(vmta.redirect)
 
 
 class ThrottledFilter(admin.SimpleListFilter):
@@ -338,7 +331,7 @@ class AuthenticationFilter(admin.SimpleListFilter):
 
 
 @admin.register(RelayServer)
-class RelayServerAdmin(RelayMailManagerFields, ServiceWrites):
+class RelayServerAdmin(ReferencePanels, RelayMailManagerFields, VirtualMtaAdmin):
     form = RelayServerForm
     inlines = [RelayTagInline]
     list_display = [
@@ -352,7 +345,6 @@ class RelayServerAdmin(RelayMailManagerFields, ServiceWrites):
     ]
     list_display_links = ["name"]
     list_filter = [HasRedirectFilter, AuthenticationFilter, ThrottledFilter]
-    list_select_related = ["redirect"]
     search_fields = [
         "name",
         "destination_hostname",
@@ -360,7 +352,6 @@ class RelayServerAdmin(RelayMailManagerFields, ServiceWrites):
         "source_ip",
         "=relay_id",
     ]
-    ordering = ["id"]
     fieldsets = [
         (None, {"fields": ["name"]}),
         ("Source IP", {"fields": ["source_ip", "source_hostname"]}),
@@ -398,61 +389,31 @@ class RelayServerAdmin(RelayMailManagerFields, ServiceWrites):
             return STORED
         return NO_AUTH
 
-    @admin.display(description="Throttle limits")
-    def throttle_limits(self, relay):
-        def limit(n):
-            return "unlimited" if not n else str(n)
-
-        return (
-            f"{limit(relay.max_concurrent_connections)} connections, "
-            f"{limit(relay.max_messages_per_hour)} messages/hour"
-        )
-
-    @admin.display(description="Redirect", ordering="redirect__name")
-    def redirect_link(self, relay):
-        target = relay.redirect
-        if target is None:
-            return "-"
-        url = reverse(f"admin:relays_{_ADMIN_MODEL[target.type]}_change", args=[target.pk])
-        return format_html('<a href="{}">{}</a> ({})', url, target.name, target.get_type_display())
-
 
 @admin.register(IpAddress)
-class IpAddressAdmin(IpDeliveryStatus, ServiceWrites):
+class IpAddressAdmin(ReferencePanels, IpDeliveryStatus, VirtualMtaAdmin):
     form = IpAddressForm
-    list_display = ["id", "name", "ip", "hostname", "delivery_status", "redirect"]
-    list_filter = [DeliveryStatusFilter]
+    list_display = [
+        "name",
+        "ip",
+        "hostname",
+        "delivery_status",
+        "throttle_limits",
+        "redirect_link",
+        "updated_at",
+    ]
+    list_filter = [DeliveryStatusFilter, HasRedirectFilter, ThrottledFilter]
     search_fields = ["name", "ip", "hostname"]
-    ordering = ["id"]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    # Routes are edited through the API, whose service checks targets and loops as a whole;
-    # the admin shows them.
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class DeliverThroughInline(ReadOnlyInline):
-    model = DeliverThrough
-    fk_name = "rule"
-    fields = ["override", "position", "virtual_mta", "portion_of_mail"]
-
-
-class DomainOverrideInline(ReadOnlyInline):
-    model = DomainOverride
-    fields = ["position", "randomization_type"]
-
-
-@admin.register(RoutingRule)
-class RoutingRuleAdmin(AuditedAdmin):
-    list_display = ["id", "name", "default_randomization_type"]
-    search_fields = ["name"]
-    ordering = ["id"]
-    inlines = [DomainOverrideInline, DeliverThroughInline]
+    fieldsets = [
+        (None, {"fields": ["name"]}),
+        ("Address", {"fields": ["ip", "hostname"]}),
+        ("Delivery", {"fields": ["delivery_paused"]}),
+        (
+            "Throttle limits",
+            {
+                "fields": ["max_concurrent_connections", "max_messages_per_hour"],
+                "description": "The default for each recipient domain.",
+            },
+        ),
+        ("Redirect", {"fields": ["redirect"]}),
+    ]

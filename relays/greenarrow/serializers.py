@@ -139,7 +139,7 @@ class PortionField(StrictField):
 
     default_error_messages = {
         **MESSAGES,
-        "invalid": f"must be a number greater than 0 and at most {v.PORTION_MAX}",
+        "invalid": v.PORTION_MESSAGE,
     }
 
     def to_internal_value(self, data):
@@ -325,11 +325,9 @@ class DeliverThroughSerializer(WholeSerializer):
 
 class RouteDefaultSerializer(StrictSerializer):
     randomization_type = ChoiceField(RANDOMIZATION, source="default_randomization_type")
+    # An empty route is refused by the service (relays.services.Routes), for every door.
     deliver_through = DeliverThroughSerializer(
-        many=True,
-        allow_empty=False,
-        max_length=v.MAX_TARGETS_PER_ROUTE,
-        source="default_deliver_through",
+        many=True, max_length=v.MAX_TARGETS_PER_ROUTE, source="default_deliver_through"
     )
 
 
@@ -339,14 +337,11 @@ class DomainOverrideSerializer(WholeSerializer):
     id = IntegerField(low=1, high=2**63 - 1, required=False)
     domains = ListField(
         child=StringField(validators=[v.domain_pattern]),
-        allow_empty=False,
         max_length=v.MAX_DOMAINS_PER_OVERRIDE,
         source="domain_list",
     )
     randomization_type = ChoiceField(RANDOMIZATION)
-    deliver_through = DeliverThroughSerializer(
-        many=True, allow_empty=False, max_length=v.MAX_TARGETS_PER_ROUTE
-    )
+    deliver_through = DeliverThroughSerializer(many=True, max_length=v.MAX_TARGETS_PER_ROUTE)
 
 
 class RoutingRuleSerializer(StrictSerializer):
