@@ -306,3 +306,59 @@ def test_the_change_form_is_in_the_api_s_fieldsets_with_domain_labels(browser):
     assert form.fields["source_hostname"].label == "HELO hostname"
     assert form.fields["secret_arn"].label == "Secret ARN"
     assert all(field.help_text for field in form.fields.values())
+
+
+# --- a concurrent write between the form's check and the write ---------------------------------
+
+
+@pytest.fixture
+def name_taken_after_the_check(monkeypatch):
+    """The form's check (a dry run of the service) passes; then another door takes the name."""
+    from relays import services
+    from relays.errors import NameTaken
+
+    real, calls = services.create_virtual_mta, []
+
+    def create(model, data):
+        calls.append(data["name"])
+        if len(calls) == 1:
+            return real(model, data)
+        raise NameTaken(["name 'relay-new' is already used by relay_server 1 (RELAY-NEW)"])
+
+    monkeypatch.setattr(services, "create_virtual_mta", create)
+    return calls
+
+
+def test_a_name_taken_between_check_and_write_shows_the_form_again_not_a_500(
+    browser, name_taken_after_the_check
+):
+    page = browser.post(ADD, relay_form())
+
+    assert page.status_code == 200
+    assert errors(page)["name"] == [
+        "name 'relay-new' is already used by relay_server 1 (RELAY-NEW)"
+    ]
+    assert name_taken_after_the_check == ["relay-new"] * 3  # check, write, check again
+    assert not RelayServer.objects.exists()
+
+
+def test_a_referrer_added_between_check_and_delete_is_reported_not_a_500(browser, monkeypatch):
+    from relays import services
+    from relays.errors import InUse
+
+    relay = RelayServerFactory(name="relay-a")
+
+    def delete(model, pk):
+        raise InUse(["relay_server relay-a is used by relay_server 9 (late) as its redirect"])
+
+    monkeypatch.setattr(services, "delete_virtual_mta", delete)
+    page = browser.post(
+        f"/admin/relays/relayserver/{relay.pk}/delete/", {"post": "yes"}, follow=True
+    )
+
+    assert page.status_code == 200
+    shown = [str(m) for m in page.context["messages"]]
+    assert shown == [
+        "Nothing was changed: relay_server relay-a is used by relay_server 9 (late) as its redirect"
+    ]
+    assert RelayServer.objects.filter(pk=relay.pk).exists()

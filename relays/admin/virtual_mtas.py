@@ -2,10 +2,11 @@
 same rules as the two APIs."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Q
 from django.forms.models import construct_instance
+from django.http import HttpResponseRedirect
 
 from relays import audit, references, services
 from relays import validators as v
@@ -225,21 +226,66 @@ class IpAddressForm(VirtualMtaForm):
         }
 
 
+class _Refused(Exception):
+    """A service refused a write the page had checked: a concurrent write came in between."""
+
+    def __init__(self, error):
+        super().__init__(*error.messages)
+        self.messages = error.messages
+
+
 class ServiceWrites(AuditedAdmin):
     """Adds, changes and deletes through relays.services inside `audit.acting("admin")`: the
-    services audit them, once."""
+    services audit them, once.
+
+    The form's check (a dry run of the service) and the write are two transactions: a
+    concurrent write in between (a name taken, a new referrer) makes the service refuse. The
+    page is then shown again, its check now seeing the conflict; never a 500."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused:
+            pass
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:
+            return self._refused(request, refused, request.path)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except _Refused as refused:
+            return self._refused(request, refused, request.path)
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            return super().changelist_view(request, extra_context)
+        except _Refused as refused:  # the bulk delete action
+            return self._refused(request, refused, request.get_full_path())
+
+    def _refused(self, request, refused, url):
+        for message in refused.messages:
+            self.message_user(request, f"Nothing was changed: {message}", messages.ERROR)
+        return HttpResponseRedirect(url)
 
     def save_model(self, request, obj, form, change):
-        with audit.acting("admin", request):
-            saved = form.write()
+        try:
+            with audit.acting("admin", request):
+                saved = form.write()
+        except RelayError as error:
+            raise _Refused(error) from error
         # The admin goes on with `obj` (the inlines, the log, the redirect to the saved record).
         for field in obj._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding, obj._state.db = False, saved._state.db
 
     def delete_model(self, request, obj):
-        with audit.acting("admin", request):
-            services.delete_virtual_mta(type(obj), obj.pk)
+        try:
+            with audit.acting("admin", request):
+                services.delete_virtual_mta(type(obj), obj.pk)
+        except RelayError as error:
+            raise _Refused(error) from error
 
     def get_deleted_objects(self, objs, request):
         """Django's list of what goes with the record, and, as "protected", every referrer in
