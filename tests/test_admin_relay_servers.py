@@ -5,6 +5,8 @@ names every referrer with a link; the list and the change form speak the domain'
 import pytest
 
 from relays.models import AuditEntry, IpAddress, RelayServer
+from tests import signed
+from tests.conftest import relay_payload
 from tests.factories import IpAddressFactory, RelayServerFactory, RoutingRuleFactory
 
 ADD = "/admin/relays/relayserver/add/"
@@ -275,6 +277,27 @@ def test_the_list_filters_by_redirect_authentication_and_throttling(browser):
     assert listed(browser, "authentication=none") == ["redirected", "target"]
     assert listed(browser, "throttled=no") == ["target"]
     assert "target" not in listed(browser, "throttled=yes")
+
+
+def test_the_list_filters_by_the_door_that_created_the_relay(browser, admin):
+    assert browser.post(ADD, relay_form(name="from-admin")).status_code == 302
+    admin.post("/relay_servers", relay_payload(name="from-greenarrow"))
+    created = signed.call(
+        signed.new_key("admin"),
+        "CreateRelay",
+        {
+            "RelayName": "from-boto3",
+            "ServerName": "smtp.example.com",
+            "ServerPort": 587,
+            "Authentication": {"NoAuthentication": {}},
+        },
+    )
+    assert created.status_code == 200
+    RelayServerFactory(name="from-nowhere")  # older than the audit log: no create entry
+
+    assert listed(browser, "created_through=mailmanager") == ["from-boto3"]
+    assert listed(browser, "created_through=greenarrow") == ["from-greenarrow"]
+    assert listed(browser, "created_through=admin") == ["from-admin"]
 
 
 def test_the_list_is_searched_by_source_ip_helo_and_relay_id(browser):

@@ -4,7 +4,7 @@ same rules as the two APIs."""
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.forms.models import construct_instance
 from django.http import HttpResponseRedirect
 
@@ -15,7 +15,7 @@ from relays.admin.ip_addresses import DeliveryStatusFilter, IpDeliveryStatus
 from relays.admin.mail_manager import RelayMailManagerFields, RelayTagInline
 from relays.admin.references import ReferencePanels, TargetField, link, referrer_link
 from relays.errors import RelayError
-from relays.models import IpAddress, RelayServer, VirtualMta
+from relays.models import AuditEntry, IpAddress, RelayServer, VirtualMta
 
 # --- writes through the services -------------------------------------------------------------
 
@@ -354,6 +354,34 @@ class HasRedirectFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CreatedThroughFilter(admin.SimpleListFilter):
+    """Which door made the relay, from its "create" audit entry (records older than the audit
+    log have none, and match no door)."""
+
+    title = "created through"
+    parameter_name = "created_through"
+    DOORS = [
+        ("mailmanager", "Mail Manager API"),
+        ("greenarrow", "GreenArrow API"),
+        ("admin", "the admin"),
+        ("command", "a command"),
+    ]
+
+    def lookups(self, request, model_admin):
+        return self.DOORS
+
+    def queryset(self, request, queryset):
+        if self.value() not in dict(self.DOORS):
+            return queryset
+        created = AuditEntry.objects.filter(
+            record_type=VirtualMta.Type.RELAY_SERVER,
+            record_id=OuterRef("pk"),
+            action=AuditEntry.Action.CREATE,
+            facade=self.value(),
+        )
+        return queryset.filter(Exists(created))
+
+
 NO_AUTH, STORED, SECRET = "none", "stored credentials", "secret ARN"
 
 
@@ -390,7 +418,7 @@ class RelayServerAdmin(ReferencePanels, RelayMailManagerFields, VirtualMtaAdmin)
         "updated_at",
     ]
     list_display_links = ["name"]
-    list_filter = [HasRedirectFilter, AuthenticationFilter, ThrottledFilter]
+    list_filter = [HasRedirectFilter, AuthenticationFilter, CreatedThroughFilter, ThrottledFilter]
     search_fields = [
         "name",
         "destination_hostname",
