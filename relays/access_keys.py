@@ -7,8 +7,10 @@ SigV4 needs the secret itself (it is an HMAC key), so it cannot be hashed like a
 
 import secrets
 import string
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from relays import audit
 from relays.models import AccessKey, AuditEntry
@@ -28,6 +30,18 @@ def may_sign(user):
     """Whether requests signed with `user`'s keys are accepted: SigV4 verification takes only
     active staff users' keys, as HTTP Basic takes only theirs."""
     return user.is_active and user.is_staff
+
+
+# "Last used" is kept to this precision: one UPDATE per key per minute, not one per request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def mark_used(key):
+    """Note that `key` signed an accepted request (not audited: a use, not a change)."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
+        AccessKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
 
 
 def create_access_key(user):

@@ -417,6 +417,8 @@ class AccessKey(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a request signed with it was last accepted, to the minute (relays.access_keys).
+    last_used_at = models.DateTimeField("last used", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]

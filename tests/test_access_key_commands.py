@@ -31,13 +31,14 @@ def test_list_shows_every_key_with_its_user_state_and_creation_never_a_secret(ke
 
     lines = run("list_access_keys").splitlines()
 
-    assert lines[0].split() == ["ACCESS", "KEY", "ID", "USER", "ACTIVE", "CREATED"]
+    assert lines[0].split() == ["ACCESS", "KEY", "ID", "USER", "ACTIVE", "CREATED", "LAST", "USED"]
     assert [line.split()[:3] for line in lines[1:]] == [
         [ann["AccessKeyId"], "ann", "yes"],
         [bob["AccessKeyId"], "bob", "revoked"],
     ]
     created = AccessKey.objects.get(access_key_id=ann["AccessKeyId"]).created_at
     assert lines[1].split()[3] == created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert lines[1].split()[4] == "never"
     assert ann["SecretAccessKey"] not in "\n".join(lines)
 
 
@@ -79,3 +80,29 @@ def test_revoking_an_unknown_key_is_an_error(keys):
     with pytest.raises(CommandError, match="no access key 'AKIANOSUCHKEY0000000'"):
         run("revoke_access_key", "AKIANOSUCHKEY0000000")
     assert AccessKey.objects.filter(is_active=True).count() == 2
+
+
+def test_a_key_s_last_use_is_kept_to_the_minute_without_a_write_per_request(
+    db, django_assert_num_queries
+):
+    UserFactory(username="ann", is_superuser=True)
+    ann = signed.new_key("ann")
+    assert signed.call(ann, "ListRelays").status_code == 200
+    first = AccessKey.objects.get(access_key_id=ann["AccessKeyId"]).last_used_at
+
+    # The lockout check, the key with its user, the page: no UPDATE (used under a minute ago).
+    with django_assert_num_queries(3):
+        assert signed.call(ann, "ListRelays").status_code == 200
+
+    assert first is not None
+    assert AccessKey.objects.get(access_key_id=ann["AccessKeyId"]).last_used_at == first
+    listed = run("list_access_keys", "ann").splitlines()[1].split()
+    assert listed[4] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_refused_signature_is_not_a_use(keys):
+    ann, _ = keys
+    forged = {**ann, "SecretAccessKey": "x" * 40}
+
+    assert signed.call(forged, "ListRelays").status_code == 403
+    assert AccessKey.objects.get(access_key_id=ann["AccessKeyId"]).last_used_at is None

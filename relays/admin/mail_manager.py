@@ -39,22 +39,25 @@ class AccessKeyAdmin(AuditedAdmin):
     """Mail Manager API access keys. The secret is never in a form or on a page, except once,
     right after the key is made."""
 
-    list_display = ["access_key_id", "user", "is_active", "user_may_sign", "created_at"]
+    list_display = [
+        "access_key_id",
+        "user",
+        "is_active",
+        "user_may_sign",
+        "created_at",
+        "last_used_at",
+    ]
     list_filter = ["is_active", ("user", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user"]
     search_fields = ["access_key_id", "user__username"]
     ordering = ["id"]
     actions = ["deactivate", "activate"]
-    fields = ["access_key_id", "user", "is_active", "created_at", "last_used"]
-    readonly_fields = ["access_key_id", "user", "created_at", "last_used"]
+    fields = ["access_key_id", "user", "is_active", "created_at", "last_used_at"]
+    readonly_fields = ["access_key_id", "user", "created_at", "last_used_at"]
 
     @admin.display(boolean=True, description="user may sign")
     def user_may_sign(self, key):
         return access_keys.may_sign(key.user)
-
-    @admin.display(description="last used")
-    def last_used(self, key):
-        return "not tracked (the server's request log names each request's user)"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

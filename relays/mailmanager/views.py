@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from relayapi.clients import client_address
-from relays import audit, errors, lockout
+from relays import access_keys, audit, errors, lockout
 from relays.mailmanager import relays, sigv4, tags
 from relays.mailmanager.shapes import AwsError
 from relays.models import LoginFailure
@@ -124,6 +124,7 @@ def endpoint(request):
                 "ValidationException", "the request body is larger than 1 MiB", 413
             ) from None
         key = _authenticate(request, raw)
+        access_keys.mark_used(key)
         request.user = key.user  # named in the request's log line
         if not (key.user.is_active and key.user.has_perm(permission)):
             raise AwsError(

@@ -3,13 +3,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from relays.models import AccessKey
 
-COLUMNS = ("ACCESS KEY ID", "USER", "ACTIVE", "CREATED")
+COLUMNS = ("ACCESS KEY ID", "USER", "ACTIVE", "CREATED", "LAST USED")
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Command(BaseCommand):
     help = (
         "List the Mail Manager API access keys (never their secrets), of USERNAME or of everyone: "
-        "id, user, whether active, when created."
+        "id, user, whether active, when created, when last used (to the minute)."
     )
 
     def add_arguments(self, parser):
@@ -26,7 +27,8 @@ class Command(BaseCommand):
                 key.access_key_id,
                 key.user.get_username(),
                 "yes" if key.is_active else "revoked",
-                key.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                key.created_at.strftime(STAMP),
+                key.last_used_at.strftime(STAMP) if key.last_used_at else "never",
             )
             for key in keys
         ]
