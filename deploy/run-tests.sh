@@ -7,14 +7,28 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 
-# The end-to-end tests (tests/e2e, in the PostgreSQL pass) put a real nginx in front of gunicorn:
-# Debian's package, installed here when it is missing and we run as root.
+# Debian packages some tests drive, installed here (one apt-get run for whatever is missing)
+# when we run as root: nginx, which the end-to-end tests (tests/e2e, in the PostgreSQL pass) put
+# in front of gunicorn, and chromium, the headless browser of the admin's browser tests
+# (tests/browser, Playwright).
+missing=()
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    missing+=(nginx)
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    missing+=(chromium)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "run-tests: installing Debian's nginx package" >&2
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >&2
+        echo "run-tests: installing Debian's ${missing[*]} package(s)" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2
     else
-        echo "run-tests: nginx is missing (Debian's nginx package); the nginx test will fail" >&2
+        for package in "${missing[@]}"; do
+            case $package in
+            nginx) echo "run-tests: nginx is missing (Debian's nginx package); the nginx test will fail" >&2 ;;
+            chromium) echo "run-tests: /usr/bin/chromium is missing (Debian's chromium package); the browser tests are skipped" >&2 ;;
+            esac
+        done
     fi
 fi
 

@@ -253,7 +253,7 @@ def test_the_list_shows_the_relay_in_the_domain_s_words(browser):
     assert "smtp.example.com:587" in html
     assert "127.0.0.9 / helo.example.com" in html
     assert "stored credentials" in html
-    assert "unlimited connections, 100 messages/hour" in html
+    assert '<td class="field-throttle_limits">100/h</td>' in html
     assert f'<a href="{change_page(target)}">ip-out</a> (IP address)' in html
 
 

@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from relays import audit, services
 from relays import validators as v
 from relays.admin.references import ReferencePanels, TargetField, link, preload
-from relays.admin.virtual_mtas import ServiceWrites
+from relays.admin.virtual_mtas import VirtualMtaAdmin
 from relays.errors import RelayError
 from relays.models import DeliverThrough, RandomizationType, RoutingRule
 
@@ -349,8 +349,9 @@ def _initial(rule):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(ReferencePanels, ServiceWrites):
-    list_display = ["name", "default_route", "domain_override_count", "updated_at"]
+class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
+    list_display = ["name", "default_route", "domain_override_count", "updated"]
+    list_select_related = []
     search_fields = ["name"]
     ordering = ["id"]
     editor_template = "admin/relays/routingrule/editor.html"
