@@ -5,7 +5,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test bench lint check clean lock screenshots
+.PHONY: install run serve test bench bench-admin lint check clean lock screenshots
 
 # The production dependencies exactly as pinned (and hashed) in requirements.lock, then the
 # project and its dev tools; the tests thus run on the versions production installs.
@@ -36,6 +36,11 @@ test: install
 # Knobs: BENCH_RELAYS (100000), BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_OUTPUT.
 bench: install
 	$(VENV)/bin/python deploy/bench/run.py
+
+# The admin's pages at 100,000 relay servers: time and queries per page against a floor, in
+# process on a throwaway PostgreSQL. Knobs: BENCH_RELAYS (100000), BENCH_ROUNDS (20).
+bench-admin: install
+	$(VENV)/bin/python deploy/bench/admin_pages.py
 
 # The README's screenshots of the admin (docs/screenshots/*.png): demo data in a throwaway SQLite
 # database, served by gunicorn on 127.0.0.1, shot by Debian's headless Chromium (/usr/bin/chromium).
