@@ -1,0 +1,44 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from relays import probe
+from relays.models import RelayServer
+from relays.validators import is_storable
+
+
+class Command(BaseCommand):
+    help = (
+        "Probe a relay server over SMTP as Postfix would reach it: connect from its source IP, "
+        "EHLO with its HELO name, STARTTLS when offered, AUTH with its stored credentials, QUIT. "
+        "Each step with its time and the server's reply; no message is sent. Exit status 1 "
+        "when a step fails."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("relay", help="the relay server's id or name (any case)")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=probe.DEFAULT_TIMEOUT,
+            help=f"seconds per step (default {probe.DEFAULT_TIMEOUT:g})",
+        )
+
+    def handle(self, *args, relay, timeout, **options):
+        if not 0 < timeout <= 120:
+            raise CommandError("--timeout must be more than 0 and at most 120 seconds")
+        found = None
+        if is_storable(relay):
+            found = RelayServer.objects.filter(name__iexact=relay).first()
+        if found is None and relay.isascii() and relay.isdigit() and int(relay) < 2**63:
+            found = RelayServer.objects.filter(pk=int(relay)).first()
+        if found is None:
+            shown = relay.encode("utf-8", "backslashreplace").decode()
+            raise CommandError(f"no relay server with id or name {shown!r}")
+        result = probe.probe(found, timeout=timeout)
+        self.stdout.write(
+            f"relay server {found.pk} ({found.name}): {found.source_ip} -> "
+            f"{found.destination_hostname}:{found.destination_port}"
+        )
+        for step in result.steps:
+            self.stdout.write(str(step))
+        if not result.ok:
+            raise CommandError(result.summary())
