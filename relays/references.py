@@ -41,7 +41,9 @@ def resolve_references(refs):
     `refs` is a list of (path, {"id", "name"}); every unresolved one is reported at once.
     """
     ids = {ref["id"] for _, ref in refs if ref["id"] is not None}
-    names = {ref["name"].lower() for _, ref in refs if ref["id"] is None}
+    # Names are printable ASCII (validators.name_characters): a non-ASCII one names nothing, and
+    # must not reach str.lower(), which folds the Kelvin sign into an ASCII "k".
+    names = {ref["name"].lower() for _, ref in refs if ref["id"] is None and ref["name"].isascii()}
     by_id = {m.id: m for m in VirtualMta.objects.filter(id__in=ids)} if ids else {}
     by_name = (
         {
@@ -58,7 +60,7 @@ def resolve_references(refs):
             if found[path] is None:
                 problems.append(f"{path} refers to no VirtualMTA with id {ref['id']}")
         else:
-            found[path] = by_name.get(ref["name"].lower())
+            found[path] = by_name.get(ref["name"].lower()) if ref["name"].isascii() else None
             if found[path] is None:
                 problems.append(f"{path} refers to no VirtualMTA named {ref['name']!r}")
     if problems:

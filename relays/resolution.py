@@ -75,7 +75,10 @@ def delivery_paths(vmta, domain=None):
             _, targets = route_for(concrete, domain)
             total = sum(t.portion_of_mail for t in targets)
             for target in targets:
-                walk(target.virtual_mta, share * target.portion_of_mail / total, seen)
+                # The target's fraction of the route first: `share * portion / total` could
+                # round `share * portion` to 0 for the smallest valid portions (5e-324 is one),
+                # and the shares of a nested route would then no longer sum to its share.
+                walk(target.virtual_mta, share * (target.portion_of_mail / total), seen)
             return
         final(concrete, share, paused=False)
 

@@ -29,9 +29,15 @@ def read_token(list_key, token):
         raise InvalidToken(f"not a page token of {list_key}")
     try:
         data = signing.loads(token, salt=_salt(list_key))
-        return int(data["after"]), int(data["page"])
+        after, page = data["after"], data["page"]
     except (signing.BadSignature, KeyError, TypeError, ValueError):  # UnicodeError is a ValueError
         raise InvalidToken(f"not a page token of {list_key}") from None
+    # make_token writes two integers. Anything else under a valid signature (another release's
+    # format, a value signed for some other purpose) is not a token of this list: no coercing
+    # (int() took "12", 1.9 and false, and raised OverflowError on Infinity, a 500 in both APIs).
+    if type(after) is not int or type(page) is not int:
+        raise InvalidToken(f"not a page token of {list_key}")
+    return after, page
 
 
 def page_of(queryset, after=None, offset=0, limit=100):

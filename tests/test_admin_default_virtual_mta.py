@@ -1,6 +1,7 @@
 """The default VirtualMTA in the admin: one setting page (no list, no add, no delete), written
 through the API's service (resolved by name or id, audited, door `admin`)."""
 
+import pytest
 from django.test import Client
 
 from relays import services
@@ -107,3 +108,18 @@ def test_a_view_only_user_sees_the_value_but_cannot_change_it(db):
     )
     assert 'name="default"' not in page
     assert services.get_default_virtual_mta().id == ip.id
+
+
+@pytest.mark.parametrize("typed", ["\u00b2", "\u0661", "\u212aELVIN"])
+def test_digits_and_letters_of_other_scripts_name_nothing(browser, typed):
+    IpAddressFactory(name="kelvin")  # the Kelvin sign folds to "k" in str.lower()
+
+    page = browser.post(PAGE, {"default": typed})
+
+    assert page.status_code == 200
+    assert (
+        page.context["adminform"]
+        .form.errors["default"][0]
+        .startswith("virtual_mta refers to no VirtualMTA named ")
+    )
+    assert services.get_default_virtual_mta() is None

@@ -26,7 +26,7 @@ def reference(text):
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # str.isdigit() also takes superscripts, other scripts
         return {"id": int(text), "name": None}
     return {"id": None, "name": text}
 
