@@ -5,7 +5,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test bench bench-admin lint check clean lock screenshots
+.PHONY: install run serve test bench bench-admin lint check clean lock screenshots reliability
 
 # The production dependencies exactly as pinned (and hashed) in requirements.lock, then the
 # project and its dev tools; the tests thus run on the versions production installs.
@@ -41,6 +41,13 @@ bench: install
 # process on a throwaway PostgreSQL. Knobs: BENCH_RELAYS (100000), BENCH_ROUNDS (20).
 bench-admin: install
 	$(VENV)/bin/python deploy/bench/admin_pages.py
+
+# Scripted faults on a throwaway PostgreSQL + gunicorn (production config), all on 127.0.0.1:
+# PostgreSQL stopped and killed under load, workers SIGKILLed during creates, a 3-minute mixed
+# load on both APIs; exits non-zero when an expectation fails (deploy/reliability/run.py).
+# Knobs: RELIABILITY_LOAD_SECONDS (180), RELIABILITY_SCENARIOS (database,workers,load), ...
+reliability: install
+	$(VENV)/bin/python deploy/reliability/run.py
 
 # The README's screenshots of the admin (docs/screenshots/*.png): demo data in a throwaway SQLite
 # database, served by gunicorn on 127.0.0.1, shot by Debian's headless Chromium (/usr/bin/chromium).

@@ -123,8 +123,14 @@ def database_from_env():
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
+        options = config.setdefault("OPTIONS", {})
         if pool:
-            config.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 4}
+            # A request waits at most this long for a pooled connection, then answers 503 (the
+            # default, 30 s, is gunicorn's worker timeout: an outage held requests, no 503).
+            options["pool"] = {"min_size": 1, "max_size": 4, "timeout": 5}
+        # A database host that is gone (not just refusing) fails a connect within seconds, and
+        # unacknowledged traffic (a network partition) within 10 s, not after the TCP defaults.
+        options.update(connect_timeout=5, tcp_user_timeout=10_000)
         # No statement runs (or waits for a lock) longer than this, so no request holds locks
         # that stall other writers for long; a statement cut off answers 503, try again.
         timeout = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "5000"))
