@@ -5,7 +5,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test bench bench-admin lint check clean lock screenshots reliability
+.PHONY: install run serve test bench bench-admin lint check clean lock screenshots reliability postfix-facts
 
 # The production dependencies exactly as pinned (and hashed) in requirements.lock, then the
 # project and its dev tools; the tests thus run on the versions production installs.
@@ -48,6 +48,11 @@ bench-admin: install
 # Knobs: RELIABILITY_LOAD_SECONDS (180), RELIABILITY_SCENARIOS (database,workers,load), ...
 reliability: install
 	$(VENV)/bin/python deploy/reliability/run.py
+
+# The Postfix behaviour render_postfix relies on (tests/postfix/test_harness.py), against a
+# private Postfix instance: key precedence, caches, SASL, concurrency, rate delay, checks.
+postfix-facts: install
+	RELAYAPI_POSTFIX_FACTS=1 $(VENV)/bin/python -m pytest tests/postfix/test_harness.py
 
 # The README's screenshots of the admin (docs/screenshots/*.png): demo data in a throwaway SQLite
 # database, served by gunicorn on 127.0.0.1, shot by Debian's headless Chromium (/usr/bin/chromium).

@@ -18,15 +18,22 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     missing+=(chromium)
 fi
+# Postfix (with the SASL modules its smtp client authenticates with) for tests/postfix: a
+# private instance started by the tests; the system one stays unconfigured and stopped.
+if [ ! -x /usr/sbin/postfix ]; then
+    missing+=(postfix libsasl2-modules)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "run-tests: installing Debian's ${missing[*]} package(s)" >&2
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2
     else
         for package in "${missing[@]}"; do
             case $package in
             nginx) echo "run-tests: nginx is missing (Debian's nginx package); the nginx test will fail" >&2 ;;
             chromium) echo "run-tests: /usr/bin/chromium is missing (Debian's chromium package); the browser tests are skipped" >&2 ;;
+            postfix) echo "run-tests: Postfix is missing (Debian's postfix package); the Postfix tests are skipped" >&2 ;;
             esac
         done
     fi

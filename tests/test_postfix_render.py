@@ -31,9 +31,13 @@ def master_cf(out):
 
 
 def transport_maps(out):
-    """{frozenset(keys): [next hops of its randmap]} from main.cf and the route tables."""
-    text = main_cf(out).split("transport_maps =\n", 1)[1]
-    found = {}
+    """{frozenset(keys): [next hops of its randmap]}, and under "*" the next hops of every
+    domain no key names (sender_dependent_default_transport_maps)."""
+    main, found = main_cf(out), {}
+    for line in main.splitlines():
+        if line.startswith("sender_dependent_default_transport_maps = randmap:{"):
+            found["*"] = line.split("randmap:{", 1)[1].removesuffix("}").split(", ")
+    text = main.split("transport_maps =\n", 1)[1] if "transport_maps =\n" in main else ""
     for line in text.strip().splitlines():
         table, _, randmap = line.strip().rstrip(",").partition(", randmap:{")
         path = table.removeprefix("pipemap:{hash:")
@@ -122,9 +126,7 @@ def test_a_rate_limit_becomes_copies_with_whole_second_delays(tmp_path, db):
 def test_without_a_default_virtual_mta_no_mail_is_routed(tmp_path, db):
     RelayServerFactory()
 
-    assert "transport_maps" not in main_cf(rendered(tmp_path)).replace(
-        "(transport_maps not set)", ""
-    )
+    assert transport_maps(rendered(tmp_path)) == {}
 
 
 def test_a_default_relay_takes_every_domain(tmp_path, db):
@@ -133,7 +135,7 @@ def test_a_default_relay_takes_every_domain(tmp_path, db):
 
     maps = transport_maps(rendered(tmp_path))
 
-    assert maps == {frozenset({"*"}): [f"relayapi_r{relay.pk}:[smtp.example.net]:2525"]}
+    assert maps == {"*": [f"relayapi_r{relay.pk}:[smtp.example.net]:2525"]}
 
 
 def test_redirects_are_resolved_and_a_paused_ip_holds_the_mail(tmp_path, db):
@@ -141,9 +143,11 @@ def test_redirects_are_resolved_and_a_paused_ip_holds_the_mail(tmp_path, db):
     relay = RelayServerFactory(redirect=ip)
     make_default(relay)
 
-    maps = transport_maps(rendered(tmp_path))
+    out = rendered(tmp_path)
 
-    assert maps == {frozenset({"*"}): [f"retry:4.3.2_delivery_paused_ip_address_{ip.pk}"]}
+    # The pause wins over the redirect: the IP's own service, whose mail waits in the queue.
+    assert transport_maps(out) == {"*": [f"relayapi_ip{ip.pk}:"]}
+    assert f"defer_transports = relayapi_ip{ip.pk}\n" in main_cf(out)
 
 
 def test_weights_become_repetitions_reduced_to_small_integers(tmp_path, db):
@@ -171,7 +175,7 @@ def test_domain_overrides_become_keys_and_the_first_matching_override_wins(tmp_p
         r.pk: f"relayapi_r{r.pk}:[{r.destination_hostname}]:{r.destination_port}" for r in (a, b, c)
     }
     assert maps == {
-        frozenset({"*"}): [hop[a.pk]],
+        "*": [hop[a.pk]],
         frozenset({"example.com", ".example.com", "shop.example.com"}): [hop[b.pk]],
         frozenset({".example.org"}): [hop[c.pk]],
     }
@@ -179,15 +183,19 @@ def test_domain_overrides_become_keys_and_the_first_matching_override_wins(tmp_p
 
 def test_a_secret_arn_relay_holds_the_mail_postfix_cannot_read_the_secret(tmp_path, db):
     relay = RelayServerFactory(
-        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:smtp/a"
+        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:smtp/a",
+        destination_hostname="smtp.example.net",
+        destination_port=587,
     )
     make_default(relay)
+    err = io.StringIO()
 
-    maps = transport_maps(rendered(tmp_path))
+    call_command("render_postfix", "--out", str(tmp_path / "out"), stdout=io.StringIO(), stderr=err)
 
-    assert maps == {
-        frozenset({"*"}): [f"retry:4.7.0_secret_arn_credentials_relay_server_{relay.pk}"]
-    }
+    out = tmp_path / "out"
+    assert transport_maps(out) == {"*": [f"relayapi_r{relay.pk}:[smtp.example.net]:587"]}
+    assert f"defer_transports = relayapi_r{relay.pk}\n" in main_cf(out)
+    assert "Secret ARN, which Postfix cannot read" in err.getvalue()
 
 
 def test_the_same_store_renders_the_same_bytes(tmp_path, db):

@@ -6,12 +6,15 @@
   exact next hop `[host]:port`. A rate limit makes several copies of the service
   (`relayapi_r<id>_<n>`), see plan.rate_plan.
 - Routing: the default VirtualMTA routes all mail. Its effective delivery (relays.resolution,
-  so redirects and routing rules are resolved here, at compile time) is computed for every
-  recipient-domain key the routing rules it reaches name, and for `*` (any other domain); keys
-  with the same delivery share one transport map entry, `pipemap:{hash:KEYS, randmap:{...}}`,
-  whose randmap repeats each next hop by its weight (plan.repetitions).
+  so redirects and routing rules are resolved here, at compile time) is computed for any domain
+  (`sender_dependent_default_transport_maps = randmap:{...}`) and for every recipient-domain key
+  the routing rules it reaches name; keys with the same delivery share one transport_maps entry,
+  `pipemap:{hash:KEYS, randmap:{...}}`. A randmap repeats each next hop by its weight
+  (plan.repetitions).
 - A paused IP address, and a relay whose credentials are a Secret ARN (which Postfix cannot
-  read), deliver to `retry:`: the mail is deferred, not bounced.
+  read), keep their routes, but their services are listed in `defer_transports`: their mail
+  waits in the queue (deferred, not bounced, not refused) until a render lifts that and the
+  queue is flushed (install.py does both).
 
 The same database always renders the same bytes (everything is ordered by id or key).
 """
@@ -86,14 +89,24 @@ class Service:
 def render(base):
     """The Rendering of the whole store, for files living in directory `base` (absolute)."""
     out = Rendering(base=safe("path", base.rstrip("/") or "/"))
-    services, master, main = {}, [HEADER], [HEADER]
+    services, master, main, held = {}, [HEADER], [HEADER], []
     for relay in RelayServer.objects.order_by("id"):
         services[relay.pk] = _relay_service(out, relay, master, main)
+        if relay.secret_arn:
+            held += services[relay.pk].names
+            out.warnings.append(
+                f"relay server {relay.pk} ({relay.name}): its credentials are a Secret ARN, "
+                "which Postfix cannot read; its mail is held (defer_transports)"
+            )
     for ip in IpAddress.objects.order_by("id"):
         # Direct delivery: no next hop, so the recipient domain's MX.
         services[ip.pk] = Service(
             _service(f"ip{ip.pk}", ip, ip.ip, ip.hostname, "may", [], master, main), ""
         )
+        if ip.delivery_paused:
+            held += services[ip.pk].names
+    if held:
+        main.append(f"defer_transports = {', '.join(held)}\n")
     main += _routing(out, services)
     out.master_cf, out.main_cf = "".join(master), "".join(main)
     return out
@@ -161,20 +174,33 @@ def _service(suffix, vmta, address, helo, tls, options, master, main):
 
 
 def _routing(out, services):
-    """main.cf lines: transport_maps for the default VirtualMTA (none without one)."""
+    """main.cf lines: the default VirtualMTA's delivery for every domain no key names
+    (`sender_dependent_default_transport_maps`), and transport_maps for the keys whose delivery
+    differs from it. Without a default VirtualMTA, nothing (Postfix's own defaults apply)."""
     default = DefaultVirtualMta.objects.select_related("virtual_mta").first()
     if default is None or default.virtual_mta is None:
-        return ["# No default VirtualMTA: RelayAPI routes no mail (transport_maps not set).\n"]
+        return ["# No default VirtualMTA: RelayAPI routes no mail.\n"]
     start = default.virtual_mta
-    routes = {}
-    for key, domain in _keys(start).items():
+    routes, keys = {}, _keys(start)
+    fallback = _entries(delivery_paths(start, keys.pop("*")), services)
+    for key, domain in keys.items():
         entries = _entries(delivery_paths(start, domain), services)
-        routes.setdefault(entries, []).append(key)
+        if entries != fallback:  # a key delivering as the fallback needs no entry
+            routes.setdefault(entries, []).append(key)
+    # Not a `*` key in transport_maps: trivial-rewrite keeps a wildcard's answer for 30 s, so
+    # its randmap would pick once for every domain. This map is asked once per message.
+    lines = [f"sender_dependent_default_transport_maps = randmap:{{{', '.join(fallback)}}}\n"]
     tables = []
     for n, (entries, keys) in enumerate(sorted(routes.items(), key=lambda r: sorted(r[1])), 1):
         table = out.add_map(f"transport/route-{n}", [f"{key} 1" for key in sorted(keys)])
         tables.append(f"pipemap:{{{table}, randmap:{{{', '.join(entries)}}}}}")
-    return ["transport_maps =\n", *[f"    {t},\n" for t in tables[:-1]], f"    {tables[-1]}\n"]
+    if tables:
+        lines += [
+            "transport_maps =\n",
+            *[f"    {t},\n" for t in tables[:-1]],
+            f"    {tables[-1]}\n",
+        ]
+    return lines
 
 
 def _keys(start):
@@ -236,10 +262,7 @@ def _entries(paths, services):
 
 
 def _hops(path, services):
-    node = path.virtual_mta
-    if path.paused:
-        return [f"retry:4.3.2_{safe('text', f'delivery_paused_ip_address_{node.pk}')}"]
-    if isinstance(node, RelayServer) and node.secret_arn:
-        return [f"retry:4.7.0_{safe('text', f'secret_arn_credentials_relay_server_{node.pk}')}"]
-    service = services[node.pk]
+    # A paused IP address is its own final path (the pause wins over a redirect): its service,
+    # held by defer_transports like that of a Secret ARN relay.
+    service = services[path.virtual_mta.pk]
     return [f"{name}:{service.nexthop}" for name in service.names]
