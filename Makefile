@@ -5,7 +5,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test bench bench-admin lint check clean lock screenshots reliability postfix-facts
+.PHONY: install run serve test fuzz bench bench-admin lint check clean lock screenshots reliability postfix-facts
 
 # The production dependencies exactly as pinned (and hashed) in requirements.lock, then the
 # project and its dev tools; the tests thus run on the versions production installs.
@@ -31,6 +31,13 @@ serve: install
 
 test: install
 	deploy/run-tests.sh
+
+# schemathesis against the GreenArrow API (tests/fuzz/) with a larger budget than `make test`
+# gives it, random so that each run explores elsewhere: FUZZ_EXAMPLES examples per operation
+# and twice as many stateful scenarios, on SQLite and on PostgreSQL (about 20 minutes at 500).
+FUZZ_EXAMPLES ?= 500
+fuzz: install
+	RELAYAPI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) deploy/run-tests.sh tests/fuzz
 
 # PostgreSQL + gunicorn (production config) + nginx, driven by wrk; see BENCHMARKS.md.
 # Knobs: BENCH_RELAYS (100000), BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_OUTPUT.

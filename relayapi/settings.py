@@ -64,6 +64,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The GreenArrow API's OpenAPI schema and docs page; the sidecar ships the docs page's
+    # JavaScript and CSS as static files (served by WhiteNoise, no CDN).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "relays",
 ]
 
@@ -217,6 +221,39 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["relays.greenarrow.envelope.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
     "EXCEPTION_HANDLER": "relays.greenarrow.envelope.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "relays.greenarrow.schema.GreenArrowAutoSchema",
+}
+
+# The OpenAPI 3 schema of the GreenArrow API (/ga/api/v3/schema, docs page /ga/api/v3/docs),
+# generated from the views and serializers; relays/greenarrow/schema.py adds the envelope, the
+# errors, the field rules and the links.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RelayAPI: GreenArrow Engine API v3",
+    "DESCRIPTION": (
+        "The GreenArrow Engine REST API v3 as RelayAPI serves it: relay servers, IP addresses, "
+        "routing rules and VirtualMTAs. Every answer is the vendor's envelope "
+        "`{success, data, error_code, error_messages}`; HTTP Basic with an active staff user."
+    ),
+    "VERSION": "3",
+    "OAS_VERSION": "3.0.3",
+    # Request and response shapes differ (read-only attributes, required ones, PUT is partial).
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/ga/api/v3/eng",
+    # The docs page shows the resources in this order.
+    "TAGS": [
+        {"name": "relay_servers", "description": "Relay servers: SMTP destinations."},
+        {"name": "ip_addresses", "description": "IP addresses: local addresses and HELO names."},
+        {"name": "routing_rules", "description": "Routing rules: mail spread over VirtualMTAs."},
+        {"name": "virtual_mtas", "description": "Every VirtualMTA, its referrers, the default."},
+    ],
+    # Reading the schema and the docs page needs no login (and a wrong one is not refused).
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": ["relays.greenarrow.schema.postprocess"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # How long a successful HTTP Basic password check is remembered in each process (0: never).

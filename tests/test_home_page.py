@@ -55,3 +55,11 @@ def test_post_answers_exactly_as_the_mail_manager_endpoint(db):
         same_answer(
             Client().post(*args, **kwargs), endpoint(RequestFactory().post(*args, **kwargs))
         )
+
+
+def test_the_page_links_the_api_s_docs_and_schema_which_answer(client, db):
+    page = client.get("/", HTTP_ACCEPT="text/html").content.decode()
+
+    for url in ("/ga/api/v3/docs", "/ga/api/v3/schema"):
+        assert f'href="{url}"' in page
+        assert client.get(url).status_code == 200

@@ -250,11 +250,15 @@ def flatten_errors(errors, path=""):
 
 
 class SourceIpSerializer(StrictSerializer):
+    """The local end of the connection: the source IP and the HELO hostname."""
+
     ip = StringField(source="source_ip", validators=[v.ipv4_dotted])
     hostname = StringField(source="source_hostname", validators=v.HOSTNAME_VALIDATORS)
 
 
 class DestinationSerializer(StrictSerializer):
+    """The destination SMTP server; username and password null: no authentication."""
+
     hostname = StringField(source="destination_hostname", validators=v.HOSTNAME_VALIDATORS)
     port = IntegerField(source="destination_port", low=1, high=65535)
     username = StringField(
@@ -279,6 +283,9 @@ class ThrottleLimitsSerializer(StrictSerializer):
 
 
 class RelayServerSerializer(StrictSerializer):
+    """A relay server: an SMTP destination reached from a source IP, with throttle limits
+    and an optional redirect to another VirtualMTA."""
+
     id = serializers.IntegerField(read_only=True)
     name = StringField(validators=v.NAME_VALIDATORS)
     source_ip = SourceIpSerializer(source="*")
@@ -291,6 +298,9 @@ class RelayServerSerializer(StrictSerializer):
 
 
 class IpAddressSerializer(StrictSerializer):
+    """An IP address VirtualMTA: a local address with its HELO name; a paused one holds its
+    mail (the pause wins over a redirect)."""
+
     id = serializers.IntegerField(read_only=True)
     name = StringField(validators=v.NAME_VALIDATORS)
     ip = StringField(validators=[v.ipv4_dotted])
@@ -319,11 +329,16 @@ class ChoiceField(StringField):
 
 
 class DeliverThroughSerializer(WholeSerializer):
+    """One target of a route, always written whole: a VirtualMTA and its portion of the
+    mail."""
+
     virtual_mta = ReferenceField()
     portion_of_mail = PortionField()
 
 
 class RouteDefaultSerializer(StrictSerializer):
+    """The route for domains no override matches."""
+
     randomization_type = ChoiceField(RANDOMIZATION, source="default_randomization_type")
     # An empty route is refused by the service (relays.services.Routes), for every door.
     deliver_through = DeliverThroughSerializer(
@@ -332,9 +347,21 @@ class RouteDefaultSerializer(StrictSerializer):
 
 
 class DomainOverrideSerializer(WholeSerializer):
+    """A route for some recipient domains, always written whole; the first override (in list
+    order) with a matching pattern applies. Domains are unique (case-insensitively) across the
+    rule's overrides."""
+
     # Writable although the vendor calls it read-only: a PUT that sends an override's id back
     # updates that override in place (it keeps its id); see Routes in services.py.
-    id = IntegerField(low=1, high=2**63 - 1, required=False)
+    id = IntegerField(
+        low=1,
+        high=2**63 - 1,
+        required=False,
+        help_text=(
+            "Sent back, the override is updated in place and keeps its id; without it, a new "
+            "override (or an existing one with the same domains, randomization and targets)."
+        ),
+    )
     domains = ListField(
         child=StringField(validators=[v.domain_pattern]),
         max_length=v.MAX_DOMAINS_PER_OVERRIDE,
@@ -345,6 +372,9 @@ class DomainOverrideSerializer(WholeSerializer):
 
 
 class RoutingRuleSerializer(StrictSerializer):
+    """A routing rule: spreads mail over other VirtualMTAs by portion, with per-domain
+    overrides. `domain_overrides`, when given, is the whole new list, in order."""
+
     id = serializers.IntegerField(read_only=True)
     name = StringField(validators=v.NAME_VALIDATORS)
     default = RouteDefaultSerializer(source="*")

@@ -21,6 +21,11 @@ from relays import validators as v
 from relays.errors import InvalidRequest, NotFound, ValidationFailed
 from relays.greenarrow.envelope import JsonOnly, PayloadTooLarge
 from relays.greenarrow.pagination import paginate, paginate_list
+from relays.greenarrow.schema import (
+    document_default_virtual_mta,
+    document_virtual_mta_viewset,
+    document_virtual_mtas,
+)
 from relays.greenarrow.serializers import (
     IpAddressSerializer,
     ReferenceField,
@@ -69,6 +74,10 @@ class GreenArrowView(viewsets.GenericViewSet):
 
     content_negotiation_class = JsonOnly
     lookup_value_regex = "[0-9]+"
+    # No OPTIONS: the vendor's API has none, and DRF's metadata answer (built from serializers
+    # it cannot introspect) was a 500 on some paths. OPTIONS is a 405 like any other method a
+    # path lacks, and `Allow` does not list it; /ga/api/v3/schema describes every operation.
+    http_method_names = [m for m in viewsets.GenericViewSet.http_method_names if m != "options"]
 
     def dispatch(self, request, *args, **kwargs):
         # Every change this request makes is audited as made through this API, by its user.
@@ -177,6 +186,7 @@ class VirtualMtaViewSet(GreenArrowView):
         return Response({})
 
 
+@document_virtual_mta_viewset
 class RelayServerViewSet(VirtualMtaViewSet):
     queryset = RelayServer.objects.select_related("redirect")
     serializer_class = RelayServerSerializer
@@ -191,6 +201,7 @@ def _filter_ip(queryset, value):
     return queryset.filter(ip=value)
 
 
+@document_virtual_mta_viewset
 class IpAddressViewSet(VirtualMtaViewSet):
     queryset = IpAddress.objects.select_related("redirect")
     serializer_class = IpAddressSerializer
@@ -202,6 +213,7 @@ class IpAddressViewSet(VirtualMtaViewSet):
     }
 
 
+@document_virtual_mta_viewset
 class RoutingRuleViewSet(VirtualMtaViewSet):
     # Targets answer {type, id, name}: only those columns of their VirtualMTA are read.
     _targets = DeliverThrough.objects.select_related("virtual_mta").only(
@@ -222,6 +234,7 @@ class RoutingRuleViewSet(VirtualMtaViewSet):
     root_key, list_key = "routing_rule", "routing_rules"
 
 
+@document_virtual_mtas
 class VirtualMtasViewSet(GreenArrowView):
     """Every VirtualMTA whatever its type, what refers to one, and the server's default."""
 
@@ -249,6 +262,7 @@ class VirtualMtasViewSet(GreenArrowView):
         )
 
 
+@document_default_virtual_mta
 class DefaultVirtualMtaViewSet(GreenArrowView):
     queryset = DefaultVirtualMta.objects.all()
 

@@ -23,6 +23,7 @@ from relays.mailmanager.shapes import (
     authentication_in,
     authentication_out,
     invalid,
+    keeps_stored_credentials,
     port,
     string,
 )
@@ -34,8 +35,7 @@ TOKEN_LIFETIME = timedelta(hours=24)
 LIST_KEY = "mailmanager.relays"
 
 
-def _relay(body):
-    relay_id = string(body, "RelayId", RELAY_ID)
+def _relay(relay_id):
     found = RelayServer.objects.filter(relay_id=relay_id).first()
     if found is None:
         raise AwsError("ResourceNotFoundException", f"Relay {relay_id} not found", 404)
@@ -54,8 +54,10 @@ def _relay_fields(body, required):
 
 def create_relay(body, user):
     """CreateRelay; with a ClientToken (boto3 always sends one) a retry returns the first
-    result. The token row is inserted first, in the same transaction as the relay: a concurrent
-    call with the same token waits on the unique index until this one commits or rolls back."""
+    result. Every member is checked before anything else (a quota or a token is never what
+    answers a malformed call). The token row is inserted first, in the same transaction as the
+    relay: a concurrent call with the same token waits on the unique index until this one
+    commits or rolls back."""
     token = body.get("ClientToken")
     if token is not None and (
         not isinstance(token, str) or not 1 <= len(token) <= 128 or not v.is_storable(token)
@@ -64,9 +66,16 @@ def create_relay(body, user):
             "ClientToken must be a string of 1 to 128 characters without NUL characters "
             "or unpaired surrogates"
         )
-    tags = tag_list(body.get("Tags", []), "Tags")
+    fields = {**_relay_fields(body, required=True), **authentication_in(body)}
+    tags = tag_list(body["Tags"], "Tags") if body.get("Tags") is not None else {}
     assert_tag_quota(len(tags))
-    request = {k: v for k, v in body.items() if k != "ClientToken"}
+    # The members this operation reads, all checked above (so shallow): an unknown member,
+    # however deeply nested, neither changes what a token stands for nor is walked again.
+    request = {
+        k: body[k]
+        for k in ("RelayName", "ServerName", "ServerPort", "Authentication", "Tags")
+        if k in body
+    }
     fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
     with transaction.atomic():
         record = None
@@ -88,8 +97,7 @@ def create_relay(body, user):
         relay = services.create_virtual_mta(
             RelayServer,
             {
-                **_relay_fields(body, required=True),
-                **authentication_in(body),
+                **fields,
                 "source_ip": settings.MAILMANAGER_SOURCE_IP,
                 "source_hostname": settings.MAILMANAGER_HELO_HOSTNAME,
                 "max_concurrent_connections": 0,
@@ -105,7 +113,7 @@ def create_relay(body, user):
 
 
 def get_relay(body, user):
-    relay = _relay(body)
+    relay = _relay(string(body, "RelayId", RELAY_ID))
     return {
         "RelayId": relay.relay_id,
         "RelayArn": relay.arn,
@@ -119,7 +127,9 @@ def get_relay(body, user):
 
 
 def list_relays(body, user):
-    size = body.get("PageSize", 20)
+    size = body.get("PageSize")
+    if size is None:
+        size = 20
     if type(size) is not int or not 1 <= size <= 50:
         raise invalid("PageSize must be an integer from 1 to 50")
     after = None
@@ -146,13 +156,18 @@ def list_relays(body, user):
 
 
 def update_relay(body, user):
-    relay = _relay(body)
+    """Every member is checked first: a malformed call is a ValidationException whether or not
+    its relay exists."""
+    relay_id = string(body, "RelayId", RELAY_ID)
     data = _relay_fields(body, required=False)
-    data.update(authentication_in(body, relay, required=False) or {})
+    auth = authentication_in(body, required=False)
+    relay = _relay(relay_id)
+    if auth is not None and not keeps_stored_credentials(relay, auth):
+        data.update(auth)
     services.update_virtual_mta(RelayServer, relay.pk, data)
     return {}
 
 
 def delete_relay(body, user):
-    services.delete_virtual_mta(RelayServer, _relay(body).pk)
+    services.delete_virtual_mta(RelayServer, _relay(string(body, "RelayId", RELAY_ID)).pk)
     return {}

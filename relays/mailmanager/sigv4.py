@@ -28,9 +28,11 @@ SERVICE = "ses"
 # Signed, these bind a signature to this server, this moment, this operation and this body's
 # meaning: without x-amz-target a captured GetRelay could be replayed as DeleteRelay.
 REQUIRED_SIGNED_HEADERS = ("host", "x-amz-date", "x-amz-target", "content-type")
+# re.ASCII: the header's separators are ASCII spaces (a Unicode `\s` would also take NBSP).
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<credential>[^,\s]+),\s*"
-    r"SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})",
+    re.ASCII,
 )
 
 

@@ -6,7 +6,14 @@ from django.db import transaction
 
 from relays import audit
 from relays import validators as v
-from relays.mailmanager.shapes import TAGGABLE_ARN, AwsError, invalid
+from relays.mailmanager.shapes import (
+    RELAY_ID,
+    TAGGABLE_ARN,
+    TAGGABLE_ARN_LENGTH,
+    TAGGABLE_ARN_PATTERN,
+    AwsError,
+    invalid,
+)
 from relays.models import RelayServer, RelayTag, relay_arn
 
 
@@ -43,18 +50,23 @@ def assert_tag_quota(count):
 
 
 def _tagged_relay(body):
+    """The relay a ResourceArn names. Every ARN the model allows is read (ResourceNotFound
+    when it names no relay of this server); text no database stores (NUL, an unpaired
+    surrogate) is refused as everywhere else."""
     arn = body.get("ResourceArn")
-    if (
-        not isinstance(arn, str)
-        or not 20 <= len(arn) <= 1011
-        or not TAGGABLE_ARN.fullmatch(arn)
-        or not v.is_storable(arn)
-    ):
-        raise invalid("ResourceArn must be a Mail Manager resource ARN")
+    if arn is None:
+        raise invalid("ResourceArn is required")
+    low, high = TAGGABLE_ARN_LENGTH
+    if not isinstance(arn, str) or not low <= len(arn) <= high:
+        raise invalid(f"ResourceArn must be a string of {low} to {high} characters")
+    if not TAGGABLE_ARN.fullmatch(arn) or not v.is_storable(arn):
+        raise invalid(f"ResourceArn must match {TAGGABLE_ARN_PATTERN}")
     prefix = relay_arn("")
     relay_id = arn.removeprefix(prefix)
     found = (
-        RelayServer.objects.filter(relay_id=relay_id).first() if arn.startswith(prefix) else None
+        RelayServer.objects.filter(relay_id=relay_id).first()
+        if arn.startswith(prefix) and RELAY_ID.fullmatch(relay_id)
+        else None
     )
     if found is None:
         raise AwsError("ResourceNotFoundException", f"Resource {arn} not found", 404)
@@ -62,7 +74,7 @@ def _tagged_relay(body):
 
 
 def tag_resource(body, user):
-    if "Tags" not in body:
+    if body.get("Tags") is None:
         raise invalid("Tags is required")
     tags = tag_list(body["Tags"], "Tags")
     with transaction.atomic():
@@ -77,6 +89,8 @@ def tag_resource(body, user):
 
 def untag_resource(body, user):
     keys = body.get("TagKeys")
+    if keys is None:
+        raise invalid("TagKeys is required")
     if (
         not isinstance(keys, list)
         or len(keys) > 200

@@ -3,7 +3,7 @@
 This module only verifies the signature (counting refusals towards the lockout), checks the
 caller's permission, dispatches to an operation (`relays.py`, `tags.py`) and renders errors;
 every error leaves through `error_response` in the Smithy shape `{"__type", "Message"}` with its
-modelled status.
+modelled status, an unforeseen one too (`InternalFailure`, 500), never an HTML page.
 """
 
 import json
@@ -45,6 +45,24 @@ def _respond(status, payload, request_id, code=None):
     if code:
         response["X-Amzn-Errortype"] = code
     return response
+
+
+def without_nulls(value):
+    """The parsed body with every null member of every JSON object removed: in awsJson a null
+    member is an absent one. List items stay as they are (a null item is refused). Iterative:
+    the parser's nesting depth must not become this function's recursion depth."""
+    root = [value]
+    pending = [(root, 0)]
+    while pending:
+        container, key = pending.pop()
+        item = container[key]
+        if isinstance(item, dict):
+            item = {k: v for k, v in item.items() if v is not None}
+            container[key] = item
+            pending.extend((item, k) for k in item)
+        elif isinstance(item, list):
+            pending.extend((item, i) for i in range(len(item)))
+    return root[0]
 
 
 def _domain_error(error):
@@ -120,9 +138,9 @@ def endpoint(request):
         try:
             raw = request.body
         except RequestDataTooBig:
-            raise AwsError(
-                "ValidationException", "the request body is larger than 1 MiB", 413
-            ) from None
+            # The model's answer to a malformed call is ValidationException (400); a 413 is
+            # no error boto3 knows.
+            raise AwsError("ValidationException", "the request body is larger than 1 MiB") from None
         key = _authenticate(request, raw)
         access_keys.mark_used(key)
         request.user = key.user  # named in the request's log line
@@ -136,6 +154,7 @@ def endpoint(request):
             raise AwsError("SerializationException", "the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise AwsError("SerializationException", "the request body must be a JSON object")
+        body = without_nulls(body)
         try:
             with audit.acting("mailmanager", request, key.user):
                 return _respond(200, handler(body, key.user), request_id)
@@ -150,3 +169,11 @@ def endpoint(request):
             "Message": "try again later",
         }
         return _respond(503, payload, request_id, "ServiceUnavailable")
+    except Exception:
+        # A bug, not a refusal: logged with its traceback, answered in the protocol's shape.
+        log.exception("unexpected error in %s", request.META.get("HTTP_X_AMZ_TARGET", ""))
+        payload = {
+            "__type": "com.amazonaws.mailmanager#InternalFailure",
+            "Message": "the request could not be processed",
+        }
+        return _respond(500, payload, request_id, "InternalFailure")
