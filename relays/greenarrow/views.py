@@ -94,7 +94,13 @@ class GreenArrowView(viewsets.GenericViewSet):
         unknown = [key for key in body if key != root_key]
         unknown += [f"{root_key}.{path}" for path in unknown_inside(value)]
         if unknown:
-            raise InvalidRequest([f"unknown attribute {path}" for path in unknown])
+            # A key may hold a lone surrogate, which no UTF-8 answer can echo: escaped.
+            raise InvalidRequest(
+                [
+                    f"unknown attribute {path.encode('utf-8', 'backslashreplace').decode()}"
+                    for path in unknown
+                ]
+            )
         return value
 
     def query(self, *allowed):
