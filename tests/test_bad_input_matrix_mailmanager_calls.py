@@ -13,15 +13,9 @@ from django.test import override_settings
 
 from relays.models import RelayServer
 from relays.tokens import make_token
-from tests.test_bad_input_matrix import ON_POSTGRESQL, OTHER_SECRET_KEY, row, run_row, shared_world
+from tests.test_bad_input_matrix import OTHER_SECRET_KEY, row, run_row, shared_world
 from tests.test_bad_input_matrix_requests import mm_body, mm_call, mm_send, mm_sign
 
-NUL_KEY_ID = (
-    "a 500 on PostgreSQL (InternalFailure; Django's HTML error page where the endpoint has no "
-    "catch-all): sigv4.verify (relays/mailmanager/sigv4.py) filters "
-    "AccessKey by the Credential's key id with no storable check, and psycopg refuses a NUL "
-    "in a query parameter (ValueError); on SQLite the same call is UnrecognizedClientException"
-)
 LIST_KEY = "mailmanager.relays"
 
 
@@ -158,8 +152,6 @@ def signature_rows():
             "UnrecognizedClientException",
             signed_as(operation, key_id="AKIA\x00NULNULNULNULNU"),
             counted=True,
-            xfail=NUL_KEY_ID,
-            xfail_if=ON_POSTGRESQL,
         )
     # awsJson calls carry no query string; one is ignored (and never a 5xx).
     yield mm(

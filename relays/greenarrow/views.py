@@ -4,8 +4,6 @@ Reading the body, checking attributes and query parameters, paging and rendering
 `GreenArrowView` and `VirtualMtaViewSet`; each resource names its model, serializer and keys.
 """
 
-import json
-
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
@@ -16,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
-from relays import audit, references, services
+from relays import audit, json_bodies, references, services
 from relays import validators as v
 from relays.errors import InvalidRequest, NotFound, ValidationFailed
 from relays.greenarrow.envelope import JsonOnly, PayloadTooLarge
@@ -48,10 +46,6 @@ from relays.models import (
 _MAX_ID = 2**63 - 1
 
 
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
 def read_json_object(request):
     """The request body as a JSON object, whatever the Content-Type (some GreenArrow clients
     send none). Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE before reading it."""
@@ -60,7 +54,7 @@ def read_json_object(request):
     except RequestDataTooBig:
         raise PayloadTooLarge() from None
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        data = json_bodies.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidRequest("the request body is not valid UTF-8 JSON") from None
     if not isinstance(data, dict):

@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from relayapi.clients import client_address
-from relays import access_keys, audit, errors, lockout
+from relays import access_keys, audit, errors, json_bodies, lockout
 from relays.mailmanager import relays, sigv4, tags
 from relays.mailmanager.shapes import AwsError
 from relays.models import LoginFailure
@@ -149,7 +149,7 @@ def endpoint(request):
                 "AccessDeniedException", f"{key.user.username} may not call {target}", 403
             )
         try:
-            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+            body = json_bodies.loads(raw.decode("utf-8")) if raw.strip() else {}
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise AwsError("SerializationException", "the request body is not valid JSON") from None
         if not isinstance(body, dict):
