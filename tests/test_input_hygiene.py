@@ -76,15 +76,25 @@ def test_hostnames_refuse_control_characters(admin, unchanged, hostname):
 
 
 @pytest.mark.parametrize("value", ["\ud800", "a\x00"])
-def test_reference_names_refuse_unstorable_text(admin, unchanged, value):
+@pytest.mark.parametrize(
+    ("reference", "member"),
+    [
+        ({}, "name"),
+        # beside an id, `name` and `type` are not used, but they are checked, not dropped unseen
+        ({"id": 1, "name": "relay"}, "name"),
+        ({"id": 1, "name": "relay"}, "type"),
+    ],
+)
+def test_reference_hashes_refuse_unstorable_text(admin, unchanged, reference, member, value):
     relay = RelayServerFactory()
 
     with unchanged():
         response = admin.put(
-            f"/relay_servers/{relay.id}", {"relay_server": {"redirect": {"name": value}}}
+            f"/relay_servers/{relay.id}",
+            {"relay_server": {"redirect": {**reference, member: value}}},
         )
 
-    assert response.json() == error("validation_failed", f"redirect name {UNSTORABLE}")
+    assert response.json() == error("validation_failed", f"redirect {member} {UNSTORABLE}")
 
 
 @pytest.mark.parametrize(
@@ -143,6 +153,11 @@ RELAY = {
         ("ListRelays", {"NextToken": "\ud800"}),
         ("ListRelays", {"NextToken": 12}),
         ("GetRelay", {"RelayId": "rl-\x00"}),
+        # Unknown members are ignored, but one whose name holds NUL or a lone surrogate is
+        # refused, not dropped unseen.
+        ("CreateRelay", {**RELAY, "Client\x00Token": "t"}),
+        ("UpdateRelay", {"RelayId": "rl-1", "Relay\ud800Name": "r2"}),
+        ("CreateRelay", {**RELAY, "Authentication": {"NoAuthentication": {"\x00": 1}}}),
         (
             "ListTagsForResource",
             {"ResourceArn": "arn:aws:ses:us-east-1:000000000000:mailmanager-smtp-relay/\x00"},

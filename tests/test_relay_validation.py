@@ -123,6 +123,9 @@ REFUSED = [
     ("redirect", {"id": "5"}, ["redirect id must be a positive integer"]),
     ("redirect", {"id": 0}, ["redirect id must be a positive integer"]),
     ("redirect", {"name": 5}, ["redirect name must be a string"]),
+    # Beside an id, `name` and `type` are not used, but they are still checked, not dropped.
+    ("redirect", {"id": 1, "name": 5}, ["redirect name must be a string"]),
+    ("redirect", {"id": 1, "type": ["relay_server"]}, ["redirect type must be a string"]),
 ]
 
 

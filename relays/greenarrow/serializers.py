@@ -84,7 +84,10 @@ class ReferenceField(StrictField):
     """A reference hash `{type, id, name}`: `type` is read-only, `id` wins over `name`.
 
     Resolving it to a record is the write service's job (it needs the database and a lock);
-    this field only checks the shape and returns `{"id": ..., "name": ...}`.
+    this field only checks the shape and returns `{"id": ..., "name": ...}`. A `type`, or a
+    `name` beside an `id`, is not used, but it is still text that must be a string every
+    database could store: a hash GET answered can be sent back, and anything else is refused
+    rather than dropped unseen.
     """
 
     known_keys = {"type", "id", "name"}
@@ -92,8 +95,8 @@ class ReferenceField(StrictField):
         **MESSAGES,
         "invalid": "must be a hash with an id or a name",
         "id": "id must be a positive integer",
-        "name": "name must be a string",
-        "unstorable": "name must be text without NUL characters or unpaired surrogates",
+        "string": "{member} must be a string",
+        "unstorable": "{member} must be text without NUL characters or unpaired surrogates",
     }
 
     def to_internal_value(self, data):
@@ -102,10 +105,14 @@ class ReferenceField(StrictField):
         ref_id, name = data.get("id"), data.get("name")
         if ref_id is not None and (type(ref_id) is not int or not 1 <= ref_id <= 2**63 - 1):
             self.fail("id")
-        if ref_id is None and not isinstance(name, str):
-            self.fail("name")
-        if ref_id is None and not v.is_storable(name):
-            self.fail("unstorable")
+        for key in ("name", "type"):
+            text = data.get(key)
+            if text is None and (key == "type" or ref_id is not None):
+                continue
+            if not isinstance(text, str):
+                self.fail("string", member=key)
+            if not v.is_storable(text):
+                self.fail("unstorable", member=key)
         return {"id": ref_id, "name": name}
 
     def to_representation(self, value):

@@ -68,6 +68,7 @@ class GreenArrowView(viewsets.GenericViewSet):
 
     content_negotiation_class = JsonOnly
     lookup_value_regex = "[0-9]+"
+    list_filters = {}  # query parameter -> function(queryset, value) -> queryset
     # No OPTIONS: the vendor's API has none, and DRF's metadata answer (built from serializers
     # it cannot introspect) was a 500 on some paths. OPTIONS is a 405 like any other method a
     # path lacks, and `Allow` does not list it; /ga/api/v3/schema describes every operation.
@@ -97,10 +98,22 @@ class GreenArrowView(viewsets.GenericViewSet):
             )
         return value
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.action is not None:  # None: a method the path lacks, answered 405 next
+            self.params = self.query(*self.query_parameters())
+
+    def query_parameters(self):
+        """What the query string may hold: paging on lists (and a list's filters), nothing on
+        anything else, so a misspelt parameter never silently does nothing."""
+        if self.action == "list":
+            return {"page", "page_token", *self.list_filters}
+        return {"page", "page_token"} if self.action == "used_by" else set()
+
     def query(self, *allowed):
-        """The query string as a dict; a parameter the resource does not know is refused."""
+        """The query string as a dict; a parameter the action does not know is refused."""
         params = self.request.query_params.dict()
-        unknown = sorted(set(params) - {"page", "page_token", *allowed})
+        unknown = sorted(set(params) - set(allowed))
         if unknown:
             raise InvalidRequest([f"unknown query parameter {name}" for name in unknown])
         unstorable = [name for name, value in params.items() if not v.is_storable(value)]
@@ -128,7 +141,6 @@ class VirtualMtaViewSet(GreenArrowView):
 
     root_key = None  # "relay_server"
     list_key = None  # "relay_servers"
-    list_filters = {}  # query parameter -> function(queryset, value) -> queryset
 
     def get_object(self):
         return self.lookup(self.get_queryset(), self.root_key)
@@ -150,7 +162,7 @@ class VirtualMtaViewSet(GreenArrowView):
         return Response({self.root_key: self.get_serializer(self.get_queryset().get(pk=pk)).data})
 
     def list(self, request):
-        params = self.query(*self.list_filters)
+        params = self.params
         queryset = self.get_queryset()
         filters = [name for name in self.list_filters if name in params]
         for name in filters:
@@ -244,7 +256,7 @@ class VirtualMtasViewSet(GreenArrowView):
         return Response(
             paginate(
                 self.queryset,
-                self.query(),
+                self.params,
                 "virtual_mtas",
                 fields=("type", "id", "name"),
                 counted=RecordCount.of(),
@@ -253,11 +265,12 @@ class VirtualMtasViewSet(GreenArrowView):
 
     @action(detail=True, url_path="used_by")
     def used_by(self, request, pk):
-        params = self.query()
         vmta = self.lookup(self.queryset, "VirtualMTA")
         return Response(
             paginate_list(
-                lambda offset, limit: references.referrers(vmta, offset, limit), params, "used_by"
+                lambda offset, limit: references.referrers(vmta, offset, limit),
+                self.params,
+                "used_by",
             )
         )
 
@@ -271,7 +284,6 @@ class DefaultVirtualMtaViewSet(GreenArrowView):
         return Response({"virtual_mta": vmta.reference if vmta else None})
 
     def retrieve(self, request):
-        self.query()
         return self.answer(services.get_default_virtual_mta())
 
     def update(self, request):

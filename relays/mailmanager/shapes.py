@@ -5,7 +5,7 @@ Each check names the member and the rule it breaks, as AWS's own ValidationExcep
 Patterns are the model's, anchored, with its ASCII meaning: character classes are spelled out
 (never `\\d`, `\\w` or `\\s`, which match any Unicode digit, letter or space in Python), and the
 model's `.` (ECMAScript: any character but a line terminator) is `[^\\n\\r\\u2028\\u2029]`.
-A JSON null member is an absent one (awsJson); `views.without_nulls` removes them first.
+A JSON null member is an absent one (awsJson); `views.members` removes them first.
 """
 
 import re

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from relayapi.clients import client_address
 from relays import access_keys, audit, errors, json_bodies, lockout
+from relays import validators as v
 from relays.mailmanager import relays, sigv4, tags
 from relays.mailmanager.shapes import AwsError
 from relays.models import LoginFailure
@@ -47,17 +48,26 @@ def _respond(status, payload, request_id, code=None):
     return response
 
 
-def without_nulls(value):
+def members(value):
     """The parsed body with every null member of every JSON object removed: in awsJson a null
-    member is an absent one. List items stay as they are (a null item is refused). Iterative:
-    the parser's nesting depth must not become this function's recursion depth."""
+    member is an absent one. List items stay as they are (a null item is refused). A member
+    name that no database could store (NUL, a lone surrogate) is refused: unknown members are
+    ignored, and this one would otherwise be dropped unseen. Iterative: the parser's nesting
+    depth must not become this function's recursion depth."""
     root = [value]
     pending = [(root, 0)]
     while pending:
         container, key = pending.pop()
         item = container[key]
         if isinstance(item, dict):
-            item = {k: v for k, v in item.items() if v is not None}
+            for name in item:
+                if not v.is_storable(name):  # repr() escapes NUL and surrogates alike
+                    raise AwsError(
+                        "ValidationException",
+                        f"member name {name!r} must be text without NUL characters or "
+                        "unpaired surrogates",
+                    )
+            item = {name: member for name, member in item.items() if member is not None}
             container[key] = item
             pending.extend((item, k) for k in item)
         elif isinstance(item, list):
@@ -154,7 +164,7 @@ def endpoint(request):
             raise AwsError("SerializationException", "the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise AwsError("SerializationException", "the request body must be a JSON object")
-        body = without_nulls(body)
+        body = members(body)
         try:
             with audit.acting("mailmanager", request, key.user):
                 return _respond(200, handler(body, key.user), request_id)
