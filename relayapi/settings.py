@@ -138,9 +138,14 @@ def database_from_env():
         # No statement runs (or waits for a lock) longer than this, so no request holds locks
         # that stall other writers for long; a statement cut off answers 503, try again.
         timeout = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "5000"))
-        config.setdefault("OPTIONS", {})["options"] = (
+        options["options"] = (
             f"-c statement_timeout={timeout} -c idle_in_transaction_session_timeout={timeout * 2}"
         )
+        # A server that hangs without closing connections is seen by neither timeout above nor
+        # TCP: each answer is awaited at most this long by the client (relayapi/postgresql/),
+        # longer than any statement may run, then the request answers 503.
+        options["answer_deadline"] = timeout / 1000 + 5
+        config["ENGINE"] = "relayapi.postgresql"
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # IMMEDIATE takes SQLite's write lock when a transaction starts, so two concurrent writes
         # queue up instead of one failing half-way with "database is locked".

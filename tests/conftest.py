@@ -15,9 +15,9 @@ GA = "/ga/api/v3/eng"
 def pytest_collection_modifyitems(config, items):
     # Marked, not silently skipped: the reason shows in the report, and the PostgreSQL pass
     # of the test command runs these.
-    from django.conf import settings
+    from django.db import connection
 
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (runs in the PostgreSQL pass)")
         for item in items:
             if "postgresql" in item.keywords:

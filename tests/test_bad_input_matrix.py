@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 
 from relays.models import LoginFailure, RelayServer, RelayTag
@@ -42,7 +41,7 @@ from tests.factories import (
     add_override,
 )
 
-ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRESQL = connection.vendor == "postgresql"
 UNSTORABLE = "must be text without NUL characters or unpaired surrogates"
 # Written into a body as JSON escapes (json.dumps escapes both), as a client would send them.
 BAD_CHARACTERS = {"NUL": "\x00", "lone surrogate": "\ud800"}

@@ -18,7 +18,8 @@ bounded by an alarm. Exit status: 0 when every expectation is met, 1 when one is
 harness itself failed.
 
 Knobs (environment): RELIABILITY_SCENARIOS (database,workers,load), RELIABILITY_WORKERS (3),
-RELIABILITY_DB_FAULTS (fast,kill; also freeze: SIGSTOP, a database that hangs),
+RELIABILITY_DB_FAULTS (fast,kill; also freeze: SIGSTOP, a database that hangs, where calls
+are answered before gunicorn's timeout rather than at once; give it RELIABILITY_DB_DOWN_SECONDS=20),
 RELIABILITY_DB_DOWN_SECONDS (10), RELIABILITY_RECOVERY_MAX_SECONDS (10),
 RELIABILITY_ANSWER_MAX_SECONDS (5: the longest a call may wait for its answer while the database
 is down), RELIABILITY_KILLS (4), RELIABILITY_KILL_INTERVAL (3),

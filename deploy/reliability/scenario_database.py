@@ -33,6 +33,11 @@ BASELINE_SECONDS = 3  # steady traffic before each fault
 SETTLE_SECONDS = 3  # and after the last recovery
 APIS = ("greenarrow", "mailmanager", "readyz")
 MM_RETRIED_CODES = {"ServiceUnavailable", "InternalFailure"}
+# A frozen database is only noticed at the app's deadline (each answer 10 s, then a reconnect
+# bounded by connect_timeout 5 s: relayapi/postgresql/), and a call may queue behind such a
+# request on a sync worker: what is promised is an answer before gunicorn's 30 s worker timeout
+# would drop the connection. A probe queued like that may see no failure at all.
+FREEZE_ANSWER_MAX = 29
 FAULT_NAMES = {
     "fast": "stopped (fast)",
     "kill": "postmaster SIGKILLed",
@@ -243,15 +248,18 @@ def _judge(result, ctx, recorder, faults, crew, stuck, before, after, app_alive)
                 if o.started < fault.up and o.ended > fault.down
             ]
             slowest = max(held, default=0.0)
+            bound = FREEZE_ANSWER_MAX if fault.kind == "freeze" else ctx.knobs.answer_max
             result.check(
-                f"{fault.kind}: {api} answers within {ctx.knobs.answer_max:g} s while the database is down",
+                f"{fault.kind}: {api} answers within {bound:g} s while the database is down",
                 f"slowest {slowest:.2f} s of the {len(held)} calls it was down for",
-                held and slowest <= ctx.knobs.answer_max,
+                held and slowest <= bound,
             )
             in_fault = [o for o in recorder.of(api) if not o.ok and fault_of(o) is fault]
-            result.check(
-                f"{fault.kind}: {api} saw the outage", f"{len(in_fault)} failed calls", in_fault
-            )
+            saw = f"{fault.kind}: {api} saw the outage"
+            if fault.kind == "freeze" and api == "readyz":
+                result.notes.append(f"{saw}: {len(in_fault)} failed calls (queued probes may not)")
+            else:
+                result.check(saw, f"{len(in_fault)} failed calls", in_fault)
             seconds = fault.recovery(api)
             recoveries.append(seconds)
             figure = "never" if seconds is None else f"{seconds:.2f} s"
