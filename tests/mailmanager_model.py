@@ -760,11 +760,12 @@ def apply(body, site, new):
 
 
 @st.composite
-def broken(draw, operation, rules=SERVER_RULES, overrides=None, accept=None):
+def broken(draw, operation, rules=SERVER_RULES, overrides=None, accept=None, nulls=True):
     """(body, site): a valid input of `operation` with one constraint broken at `site` (one
-    `accept(site)` allows, when given)."""
+    `accept(site)` allows, when given); without `nulls`, no member of the valid input is a
+    JSON null."""
     shape = MODEL.operation_model(operation).input_shape
-    body = draw(request(operation, rules, overrides, success=False, complete=True))
+    body = draw(request(operation, rules, overrides, success=False, nulls=nulls, complete=True))
     choices = [s for s in sites(shape, body, rules) if s.path and (accept is None or accept(s))]
     site = draw(st.sampled_from(choices))
     new = ABSENT if site.make is ABSENT else draw(site.make())
