@@ -1,4 +1,5 @@
 import base64
+import copy
 import json
 
 import boto3
@@ -7,6 +8,7 @@ from botocore.config import Config
 from django.core.management import call_command
 from django.test import Client
 
+from relays.greenarrow.examples import NEW_RELAY_SERVER
 from tests.factories import UserFactory
 
 GA = "/ga/api/v3/eng"
@@ -105,17 +107,8 @@ def error(code, *messages):
 
 def relay_payload(**overrides):
     """The vendor page's create example (without its redirect), with top-level overrides."""
-    record = {
-        "name": "new-relay-server",
-        "source_ip": {"ip": "127.0.0.2", "hostname": "outgoing-hostname.com"},
-        "destination": {
-            "hostname": "destination-hostname.com",
-            "port": 25,
-            "username": "myusername",
-            "password": "mysecret",
-        },
-        "throttle_limits": {"max_concurrent_connections": 2, "max_messages_per_hour": 120},
-    }
+    record = copy.deepcopy(NEW_RELAY_SERVER)
+    del record["redirect"]
     record.update(overrides)
     return {"relay_server": record}
 

@@ -1,3 +1,6 @@
+import copy
+
+from relays.greenarrow.examples import UPDATED_RELAY_SERVER
 from relays.models import RelayServer
 from tests.conftest import error, ok
 from tests.factories import RelayServerFactory
@@ -5,18 +8,7 @@ from tests.factories import RelayServerFactory
 
 def test_put_of_the_vendor_example_replaces_every_attribute(admin):
     relay = RelayServerFactory(name="relay-29", with_auth=True)
-    record = {
-        "name": "updated-relay-server",
-        "source_ip": {"ip": "127.0.0.7", "hostname": "updated-outgoing-hostname.com"},
-        "destination": {
-            "hostname": "updated-destination-hostname.com",
-            "port": 1025,
-            "username": "updated-myusername",
-            "password": "updated-mysecret",
-        },
-        "throttle_limits": {"max_concurrent_connections": 5, "max_messages_per_hour": 500},
-        "redirect": None,
-    }
+    record = copy.deepcopy(UPDATED_RELAY_SERVER)
 
     response = admin.put(f"/relay_servers/{relay.id}", {"relay_server": record})
 

@@ -15,8 +15,6 @@ transactions (MAIL FROM to the end of DATA) it saw at once.
 """
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import os
 import re
@@ -32,11 +30,12 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from functools import cache
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
+
+from deploy.nginx.loopback import self_signed_certificate
 
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
@@ -454,56 +453,12 @@ def _send_one(client, mail_from, rcpt, subject, body):
 # --- sinks --------------------------------------------------------------------------------
 
 
-@cache
-def self_signed_certificate():
-    """(certificate PEM, key PEM) of a self-signed certificate for 127.0.0.1, made once per test
-    process with `cryptography`."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sink.relayapi.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("sink.relayapi.test"),
-                    x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 def server_tls_context():
-    """An SSLContext serving the self-signed certificate (the PEM files exist only while it
-    loads them)."""
-    cert_pem, key_pem = self_signed_certificate()
+    """An SSLContext serving a self-signed certificate for 127.0.0.1 (the end-to-end tests'
+    own, deploy/nginx/loopback.py); the PEM files exist only while it loads them."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with tempfile.TemporaryDirectory(prefix="relayapi-sink-tls-") as directory:
-        cert_path, key_path = Path(directory) / "cert.pem", Path(directory) / "key.pem"
-        cert_path.write_bytes(cert_pem)
-        key_path.touch(mode=0o600)
-        key_path.write_bytes(key_pem)
-        context.load_cert_chain(cert_path, key_path)
+        context.load_cert_chain(*self_signed_certificate(directory))
     return context
 
 
