@@ -1,4 +1,5 @@
-"""The delivery-path store shared by the GreenArrow API, the Mail Manager API and the admin."""
+"""The delivery-path store shared by the GreenArrow API, the Mail Manager API and the admin:
+every VirtualMTA type, its routes, its counts, and the Mail Manager tags on a relay."""
 
 import secrets
 
@@ -402,58 +403,6 @@ class DefaultVirtualMta(models.Model):
         return f"default VirtualMTA: {self.virtual_mta or 'none'}"
 
 
-class AccessKey(models.Model):
-    """A Mail Manager API credential: SigV4 requests signed with it act as `user`.
-
-    SigV4 needs the secret itself (it is an HMAC key), so it is encrypted at rest
-    (relays.crypto), not hashed like a password; it is shown once, when the key is created with
-    `manage.py create_access_key USERNAME`.
-    """
-
-    access_key_id = models.CharField(max_length=20, unique=True)
-    secret = EncryptedCharField(max_length=40)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_keys"
-    )
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    # When a request signed with it was last accepted, to the minute (relays.access_keys).
-    last_used_at = models.DateTimeField("last used", null=True, blank=True, editable=False)
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self):
-        return self.access_key_id
-
-
-class ClientToken(models.Model):
-    """A Mail Manager CreateRelay idempotency token, kept in the database so that a retry that
-    lands on another app server behaves the same. Same token and same parameters: the same
-    RelayId, nothing new; same token, other parameters: a conflict. Tokens expire after 24 h."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_tokens"
-    )
-    token = models.CharField(max_length=128)
-    fingerprint = models.CharField(
-        max_length=64, help_text="SHA-256 of the request without its token"
-    )
-    relay_id = models.CharField(max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "token"], name="relays_clienttoken_unique_per_user"
-            )
-        ]
-
-    def __str__(self):
-        return self.token
-
-
 class RelayTag(models.Model):
     """A Mail Manager tag on a relay; owned by it (deleted with it)."""
 
@@ -469,74 +418,3 @@ class RelayTag(models.Model):
 
     def __str__(self):
         return f"{self.key}={self.value}"
-
-
-class LoginFailure(models.Model):
-    """One refused login (HTTP Basic, Mail Manager signature or admin form), kept only as long
-    as it counts towards a lockout (see relays.lockout).
-
-    In the database so that every worker and every app server sees the same counts. The name
-    tried is kept as a keyed hash, never in clear: people type passwords into username fields.
-    """
-
-    class Door(models.TextChoices):
-        GREENARROW = "greenarrow", "GreenArrow API (HTTP Basic)"
-        MAILMANAGER = "mailmanager", "Mail Manager API (SigV4)"
-        ADMIN = "admin", "admin login form"
-
-    at = models.DateTimeField()
-    address = models.GenericIPAddressField(help_text="the client address (relayapi.clients)")
-    username_digest = models.CharField(
-        max_length=64, help_text="keyed SHA-256 of the username or access key id tried"
-    )
-    door = models.CharField(max_length=20, choices=Door.choices)
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [
-            # The lockout check: the newest failures of one address, of one pair.
-            models.Index(fields=["address", "-at"], name="relays_loginfail_address_at"),
-            # Pruning: the oldest rows first.
-            models.Index(fields=["at"], name="relays_loginfail_at"),
-        ]
-
-    def __str__(self):
-        return f"{self.door} from {self.address} at {self.at:%Y-%m-%d %H:%M:%S}"
-
-
-class AuditEntry(models.Model):
-    """One change to the store: who made it, when, from where, through which door, and the
-    record before and after (secrets redacted). Written in the same transaction as the change
-    (relays.audit), so a change is never without its entry nor an entry without its change.
-    Read-only everywhere."""
-
-    class Action(models.TextChoices):
-        CREATE = "create"
-        UPDATE = "update"
-        DELETE = "delete"
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    # The actor by name and id, not a foreign key: the entry outlives the account.
-    actor = models.CharField(max_length=150, blank=True)
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    facade = models.CharField(
-        max_length=20, help_text="greenarrow, mailmanager, admin or command (the door used)"
-    )
-    address = models.GenericIPAddressField(null=True, blank=True)
-    request_id = models.CharField(max_length=128, blank=True)
-    action = models.CharField(max_length=10, choices=Action.choices)
-    record_type = models.CharField(max_length=30)
-    record_id = models.BigIntegerField(null=True, blank=True)
-    record_name = models.CharField(max_length=200, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        verbose_name_plural = "audit entries"
-        indexes = [
-            models.Index(fields=["record_type", "record_id", "-at"], name="relays_audit_record_idx")
-        ]
-
-    def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor or '?'} {self.action} {self.record_type} {self.record_id}"
