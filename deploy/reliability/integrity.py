@@ -198,3 +198,23 @@ def lost(pg, ids=(), relay_ids=()):
         if r not in present | deleted
     ]
     return problems
+
+
+def check_nothing_lost(result, pg, ids, relay_ids, *, with_deletes, looked_at=""):
+    """The checks each scenario ends with, on `result`: every create answered 200 (`ids`
+    GreenArrow ids, `relay_ids` Mail Manager RelayIds) is in the database, or was deleted since
+    when the scenario deletes (`with_deletes`), and no record is half-written (`looked_at`
+    names what was checked, when the report should say)."""
+    missing = lost(pg, ids, relay_ids)
+    result.lost = len(missing)
+    answered = len(ids) + len(relay_ids)
+    result.check(
+        "every create answered 200 is in the database"
+        + (" or was deleted" if with_deletes else ""),
+        f"{answered - len(missing)} of {answered}",
+        not missing,
+    )
+    broken = half_written(pg, with_deletes=with_deletes)
+    label = "no record half-written" + (f" ({looked_at})" if looked_at else "")
+    result.check(label, len(broken), not broken)
+    result.evidence += missing[:10] + broken[:10]

@@ -280,13 +280,4 @@ def _judge(result, ctx, recorder, faults, crew, stuck, before, after, app_alive)
 
     ga_ids = [o.data["relay_server"]["id"] for o in recorder.of("greenarrow", "create") if o.ok]
     mm_ids = [o.data["RelayId"] for o in recorder.of("mailmanager", "create_relay") if o.ok]
-    lost = integrity.lost(ctx.pg, ga_ids, mm_ids)
-    result.lost = len(lost)
-    result.check(
-        "every create answered 200 is in the database",
-        f"{len(ga_ids) + len(mm_ids) - len(lost)} of {len(ga_ids) + len(mm_ids)}",
-        not lost,
-    )
-    broken = integrity.half_written(ctx.pg, with_deletes=False)
-    result.check("no record half-written", len(broken), not broken)
-    result.evidence += lost[:10] + broken[:10]
+    integrity.check_nothing_lost(result, ctx.pg, ga_ids, mm_ids, with_deletes=False)

@@ -529,16 +529,7 @@ def _judge(result, ctx, recorder, crew, stuck, samples, totals, alive):
 
     ids = [o.data[k]["id"] for o in recorder.of("greenarrow", "create") if o.ok for k in o.data]
     relay_ids = [o.data["RelayId"] for o in recorder.of("mailmanager", "create_relay") if o.ok]
-    lost = integrity.lost(ctx.pg, ids, relay_ids)
-    result.lost = len(lost)
-    result.check(
-        "every create answered 200 is in the database or was deleted",
-        f"{len(ids) + len(relay_ids) - len(lost)} of {len(ids) + len(relay_ids)}",
-        not lost,
-    )
-    broken = integrity.half_written(ctx.pg, with_deletes=True)
-    result.check("no record half-written", len(broken), not broken)
-    result.evidence += lost[:10] + broken[:10]
+    integrity.check_nothing_lost(result, ctx.pg, ids, relay_ids, with_deletes=True)
 
     _judge_memory(result, knobs, samples, alive)
 

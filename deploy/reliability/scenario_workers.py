@@ -201,7 +201,6 @@ def _judge(
         f"GreenArrow creates cut off by a kill: {len(cut_ga)} ({len(committed)} committed whole "
         "before the kill, the rest not written)"
     )
-    answered = [o for _, _, o in ga_creates if o.ok]
     ids = [o.data[k]["id"] for k, _, o in ga_creates if o.ok]
     mm_ok = [o for _, _, o in mm_creates if o.ok]
     mm_failed = [o for _, _, o in mm_creates if not o.ok]
@@ -233,20 +232,14 @@ def _judge(
         "committed by the attempt a kill cut off (the retry got that RelayId back)"
     )
 
-    lost = integrity.lost(ctx.pg, ids, [o.data["RelayId"] for o in mm_ok])
-    result.lost = len(lost)
-    result.check(
-        "every create answered 200 is in the database",
-        f"{len(answered) + len(mm_ok) - len(lost)} of {len(answered) + len(mm_ok)}",
-        not lost,
+    integrity.check_nothing_lost(
+        result,
+        ctx.pg,
+        ids,
+        [o.data["RelayId"] for o in mm_ok],
+        with_deletes=False,
+        looked_at="base/child rows, routes, audit entry, ClientToken",
     )
-    broken = integrity.half_written(ctx.pg, with_deletes=False)
-    result.check(
-        "no record half-written (base/child rows, routes, audit entry, ClientToken)",
-        len(broken),
-        not broken,
-    )
-    result.evidence += lost[:10] + broken[:10]
 
     # Duplicates: the same token must answer the same RelayId, and one relay per token.
     changed = [
