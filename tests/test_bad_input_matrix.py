@@ -233,15 +233,34 @@ def shared_world(django_db_blocker):
         transaction.set_rollback(True)
 
 
-@pytest.fixture(scope="module")
-def module_world(django_db_setup, django_db_blocker):
-    yield from shared_world(django_db_blocker)
+def world_fixtures():
+    """`module_world, world` for a module of the matrix (assign both at its top level): the
+    module's World made once, and each test's copy of it with nothing left over from an
+    earlier row."""
+
+    @pytest.fixture(scope="module")
+    def module_world(django_db_setup, django_db_blocker):
+        yield from shared_world(django_db_blocker)
+
+    @pytest.fixture
+    def world(module_world, db):
+        return replace(module_world, extra={})
+
+    return module_world, world
 
 
-@pytest.fixture
-def world(module_world, db):
-    """The module's World, with nothing left over from an earlier row."""
-    return replace(module_world, extra={})
+def rows_test(rows):
+    """The test of a module's rows (assign it at the module's top level as
+    `test_bad_input_gets_its_documented_4xx_and_changes_nothing`)."""
+
+    @pytest.mark.parametrize("entry", rows)
+    def test_bad_input_gets_its_documented_4xx_and_changes_nothing(world, entry):
+        run_row(world, entry)
+
+    return test_bad_input_gets_its_documented_4xx_and_changes_nothing
+
+
+module_world, world = world_fixtures()
 
 
 # --- the matrix's own checks ----------------------------------------------------------------

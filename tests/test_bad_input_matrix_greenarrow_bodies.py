@@ -5,9 +5,6 @@ and 10 MB bodies, each answered with the envelope's documented status and error_
 table changed."""
 
 import json
-from dataclasses import replace
-
-import pytest
 
 from tests.test_bad_input_matrix import (
     BAD_CHARACTERS,
@@ -18,8 +15,8 @@ from tests.test_bad_input_matrix import (
     TRUNCATIONS,
     UNSTORABLE,
     row,
-    run_row,
-    shared_world,
+    rows_test,
+    world_fixtures,
 )
 from tests.test_bad_input_matrix_requests import (
     GA_OPERATIONS,
@@ -219,19 +216,8 @@ def malformed_rows():
 ROWS = [*position_rows(), *malformed_rows()]
 
 
-@pytest.fixture(scope="module")
-def module_world(django_db_setup, django_db_blocker):
-    yield from shared_world(django_db_blocker)
-
-
-@pytest.fixture
-def world(module_world, db):
-    return replace(module_world, extra={})
-
-
-@pytest.mark.parametrize("entry", ROWS)
-def test_bad_input_gets_its_documented_4xx_and_changes_nothing(world, entry):
-    run_row(world, entry)
+module_world, world = world_fixtures()
+test_bad_input_gets_its_documented_4xx_and_changes_nothing = rows_test(ROWS)
 
 
 def test_a_value_nested_as_deep_as_the_parser_allows_is_refused_like_any_wrong_value(world):

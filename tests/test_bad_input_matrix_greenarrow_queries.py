@@ -3,14 +3,11 @@ page numbers out of range or not integers, page tokens that are foreign, stale o
 NUL and surrogate bytes in parameters and ids, ids past 2^63; each answered with the
 envelope's documented status and error_code, and no table changed."""
 
-from dataclasses import replace
-
-import pytest
 from django.test import override_settings
 
 from relays.models import RelayServer
 from relays.tokens import make_token
-from tests.test_bad_input_matrix import OTHER_SECRET_KEY, row, run_row, shared_world
+from tests.test_bad_input_matrix import OTHER_SECRET_KEY, row, rows_test, world_fixtures
 from tests.test_bad_input_matrix_requests import GA_OPERATIONS, ga_get
 
 GA = "/ga/api/v3/eng"
@@ -282,16 +279,5 @@ def path_rows():
 ROWS = [*list_rows(), *path_rows()]
 
 
-@pytest.fixture(scope="module")
-def module_world(django_db_setup, django_db_blocker):
-    yield from shared_world(django_db_blocker)
-
-
-@pytest.fixture
-def world(module_world, db):
-    return replace(module_world, extra={})
-
-
-@pytest.mark.parametrize("entry", ROWS)
-def test_bad_input_gets_its_documented_4xx_and_changes_nothing(world, entry):
-    run_row(world, entry)
+module_world, world = world_fixtures()
+test_bad_input_gets_its_documented_4xx_and_changes_nothing = rows_test(ROWS)

@@ -5,15 +5,13 @@ are foreign, stale or truncated, and a query string; each answered with the Smit
 its status, and no table changed but for the one login failure a bad signature counts."""
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.test import override_settings
 
 from relays.models import RelayServer
 from relays.tokens import make_token
-from tests.test_bad_input_matrix import OTHER_SECRET_KEY, row, run_row, shared_world
+from tests.test_bad_input_matrix import OTHER_SECRET_KEY, row, rows_test, world_fixtures
 from tests.test_bad_input_matrix_requests import mm_body, mm_call, mm_send, mm_sign
 
 LIST_KEY = "mailmanager.relays"
@@ -218,16 +216,5 @@ def token_rows():
 ROWS = [*signature_rows(), *token_rows()]
 
 
-@pytest.fixture(scope="module")
-def module_world(django_db_setup, django_db_blocker):
-    yield from shared_world(django_db_blocker)
-
-
-@pytest.fixture
-def world(module_world, db):
-    return replace(module_world, extra={})
-
-
-@pytest.mark.parametrize("entry", ROWS)
-def test_bad_input_gets_its_documented_4xx_and_changes_nothing(world, entry):
-    run_row(world, entry)
+module_world, world = world_fixtures()
+test_bad_input_gets_its_documented_4xx_and_changes_nothing = rows_test(ROWS)

@@ -9,7 +9,6 @@ the one thing wrong with its request.
 
 import copy
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from unittest import mock
@@ -22,7 +21,7 @@ from django.test import Client
 
 from relays.tokens import make_token
 from tests import signed
-from tests.test_bad_input_matrix import World, shared_world
+from tests.test_bad_input_matrix import World, world_fixtures
 
 
 def _placeholder(relay_id):
@@ -340,14 +339,7 @@ def mm_call(world, operation, body, **sign_options):
 # --- every base body is valid ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def module_world(django_db_setup, django_db_blocker):
-    yield from shared_world(django_db_blocker)
-
-
-@pytest.fixture
-def world(module_world, db):
-    return replace(module_world, extra={})
+module_world, world = world_fixtures()
 
 
 @pytest.mark.parametrize("operation", list(GA_OPERATIONS))
