@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -174,6 +175,27 @@ def start_app_server(name, env, port, tmp_path):
     server.url = f"http://127.0.0.1:{port}"
     server.wait_until_answering(f"{server.url}/readyz")
     return server
+
+
+def start_pair(running, env, tmp_path):
+    """Two app servers, "a" and "b", on the database of `env`, started at once (their
+    entrypoints migrate one after the other, under an advisory lock); each is stopped when
+    `running` (an ExitStack) closes."""
+    ports = dict(zip("ab", (free_port(), free_port()), strict=True))
+    started = {}
+
+    def start(name):
+        started[name] = start_app_server(name, env, ports[name], tmp_path)
+
+    threads = [threading.Thread(target=start, args=(name,)) for name in ports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for server in started.values():
+        running.callback(server.stop)
+    assert set(started) == {"a", "b"}, "an instance did not start (see the failure above)"
+    return started["a"], started["b"]
 
 
 @dataclass

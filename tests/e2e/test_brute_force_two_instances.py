@@ -8,7 +8,6 @@ its client address in X-Forwarded-For, as nginx would.
 """
 
 import contextlib
-import threading
 from dataclasses import dataclass
 
 import psycopg
@@ -19,9 +18,8 @@ from tests.e2e.conftest import (
     app_env,
     basic,
     create_superuser,
-    free_port,
     request,
-    start_app_server,
+    start_pair,
 )
 
 pytestmark = pytest.mark.postgresql
@@ -50,21 +48,9 @@ def pair(database_url, tmp_path_factory):
         RELAYAPI_TRUSTED_PROXIES="127.0.0.1",
     )
     with contextlib.ExitStack() as running:
-        started = {}
-
-        def start(name, port):
-            started[name] = start_app_server(name, env, port, tmp)
-
-        threads = [threading.Thread(target=start, args=(name, free_port())) for name in ("a", "b")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for server in started.values():
-            running.callback(server.stop)
-        assert set(started) == {"a", "b"}, "an instance did not start (see the failure above)"
+        a, b = start_pair(running, env, tmp)
         username, password = create_superuser(env, "bf-admin", "bf-secret-pw")
-        yield Pair(started["a"], started["b"], database_url, username, password)
+        yield Pair(a, b, database_url, username, password)
 
 
 def relays(server, pair, password, address):

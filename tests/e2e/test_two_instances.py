@@ -21,11 +21,10 @@ from tests.e2e.conftest import (
     basic,
     create_access_key,
     create_superuser,
-    free_port,
     mailmanager,
     manage,
     request,
-    start_app_server,
+    start_pair,
 )
 
 pytestmark = pytest.mark.postgresql
@@ -49,23 +48,7 @@ def pair(database_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("two-instances")
     env = app_env(database_url, tmp / "var", DJANGO_SETTINGS_MODULE="relayapi.test_settings")
     with contextlib.ExitStack() as running:
-        # Both at once: their entrypoints migrate one after the other (an advisory lock).
-        ports = free_port(), free_port()
-        started = {}
-
-        def start(name, port):
-            started[name] = start_app_server(name, env, port, tmp)
-
-        threads = [
-            threading.Thread(target=start, args=args) for args in zip("ab", ports, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for server in started.values():
-            running.callback(server.stop)
-        assert set(started) == {"a", "b"}, "an instance did not start (see the failure above)"
+        a, b = start_pair(running, env, tmp)
 
         username, password = create_superuser(env)
         relay_ids = json.loads(
@@ -79,8 +62,8 @@ def pair(database_url, tmp_path_factory):
             )
         )
         yield Pair(
-            a=started["a"],
-            b=started["b"],
+            a=a,
+            b=b,
             database_url=database_url,
             auth=basic(username, password),
             access_key=create_access_key(env, username),
