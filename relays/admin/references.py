@@ -254,8 +254,9 @@ class ReferencePanels:
             for override in overrides.prefetch_related("domains")[: self.OVERRIDES_SHOWN]:
                 if override.domain_list:
                     routes.append((override, example_domain(override.domain_list[0])))
+        store = resolution.Store()  # the routes' walks read each record once
         if len(routes) == 1:
-            return _paths_table(resolution.delivery_paths(obj))
+            return _paths_table(resolution.delivery_paths(obj, store=store))
         parts = []
         for override, domain in routes:
             title = (
@@ -263,5 +264,5 @@ class ReferencePanels:
                 if override is None
                 else f"Mail to {domain} (domain override {override.position + 1})"
             )
-            parts.append((title, _paths_table(resolution.delivery_paths(obj, domain))))
+            parts.append((title, _paths_table(resolution.delivery_paths(obj, domain, store))))
         return format_html_join("", "<p><strong>{}</strong></p>{}", parts)
