@@ -165,10 +165,11 @@ def reference_schema(auto_schema, direction):
                 "type": "object",
                 "description": (
                     "A VirtualMTA by `id`, by `name` (case-insensitive) or both: `id` wins. "
-                    "`type` may be sent back and is ignored."
+                    "`type` may be sent back and is not used; like a `name` beside an `id`, it "
+                    "must still be a string without NUL characters."
                 ),
                 "properties": {
-                    "type": {"type": "string", "description": READ_ONLY},
+                    "type": {"type": "string", "description": "Not used (what GET answered)."},
                     "id": {
                         "type": "integer",
                         "format": "int64",
