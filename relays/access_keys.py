@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from relays import audit
+from relays.errors import Forbidden
 from relays.models import AccessKey, AuditEntry
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -44,18 +45,46 @@ def mark_used(key):
         key.last_used_at = now
 
 
+def may_manage_keys_of(user):
+    """Whether whoever is acting may make, change or delete `user`'s keys: a key acts as its
+    user, so only a superuser (or the operator at a shell) handles anyone else's; everyone else
+    only their own."""
+    maker = audit.acting_user()
+    if maker is None:
+        return audit.acting_through() == "command"
+    return maker.is_superuser or maker.pk == user.pk
+
+
+def _assert_may_manage_keys_of(user):
+    if not may_manage_keys_of(user):
+        maker = audit.acting_user()
+        name = maker.get_username() if maker is not None else "this caller"
+        raise Forbidden(
+            f"{name} may make and change only their own access keys; only a superuser may "
+            f"for {user.get_username()}"
+        )
+
+
 def create_access_key(user):
-    """A new active key of `user`; its `secret` reads as plaintext on the returned instance
-    (show it once: nothing shows it again)."""
+    """A new active key of `user`, recording who made it; its `secret` reads as plaintext on
+    the returned instance (show it once: nothing shows it again)."""
+    _assert_may_manage_keys_of(user)
     key_id, secret = new_key_pair()
     with transaction.atomic():
-        key = AccessKey.objects.create(access_key_id=key_id, secret=secret, user=user)
+        key = AccessKey.objects.create(
+            access_key_id=key_id,
+            secret=secret,
+            user=user,
+            created_by=audit.acting_name(),
+            created_via=audit.acting_through(),
+        )
         audit.record_change(AuditEntry.Action.CREATE, key)
     return key
 
 
 def set_active(key, active):
     """Activate or deactivate `key`; False when it already was (nothing changed, no entry)."""
+    _assert_may_manage_keys_of(key.user)
     with transaction.atomic():
         current = AccessKey.objects.select_for_update().get(pk=key.pk)
         if current.is_active == active:
@@ -70,6 +99,7 @@ def set_active(key, active):
 
 def delete_access_key(key):
     """Delete `key` for good (requests signed with it are refused like an unknown key's)."""
+    _assert_may_manage_keys_of(key.user)
     with transaction.atomic():
         audit.record(
             AuditEntry.Action.DELETE, "accesskey", key.pk, key.access_key_id, audit.snapshot(key)

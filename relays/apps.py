@@ -21,3 +21,6 @@ class RelaysConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(private_sqlite_file, dispatch_uid="relays.private_sqlite_file")
+        from relays import audit_accounts
+
+        audit_accounts.connect()

@@ -3,12 +3,14 @@ transaction as the change.
 
 A facade says who is acting (`with acting("greenarrow", request): ...`); the write services
 call `record()` with the record before and after. Outside any request (a management command, a
-shell) the actor is the operating-system user and the door is `command`. Secrets are never
+shell) the actor is the operating-system user the process runs as (its uid, not `$LOGNAME` or
+`$USER`, which anyone can set) and the door is `command`. Secrets are never
 written: a stored credential shows as `(redacted)`, or `(redacted, changed)` when the change
 replaced it.
 """
 
-import getpass
+import os
+import pwd
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from relays.models import AuditEntry, DeliverThrough, DomainOverride, RoutingRule
 
 # Model fields holding a credential; their values never reach the log.
-SECRET_FIELDS = {"destination_username", "destination_password", "secret"}
+SECRET_FIELDS = {"destination_username", "destination_password", "secret", "password"}
 REDACTED, CHANGED = "(redacted)", "(redacted, changed)"
 # Bookkeeping that every write changes and that says nothing about the change itself.
 _SKIPPED = {"created_at", "updated_at", "virtualmta_ptr_id"}
@@ -27,19 +29,57 @@ class Actor:
     facade: str
     request: object = None  # the HttpRequest: its user is known only once it is authenticated
     user: object = None
+    access_key: object = None  # Mail Manager: the AccessKey the request was signed with
 
 
 _actor = ContextVar("relays_audit_actor", default=None)
 
 
 @contextmanager
-def acting(facade, request=None, user=None):
-    """Changes inside the block are made through `facade`, for `request` (or by `user`)."""
-    token = _actor.set(Actor(facade, request, user))
+def acting(facade, request=None, user=None, access_key=None):
+    """Changes inside the block are made through `facade`, for `request` (or by `user`, with
+    `access_key` when the request was signed with one)."""
+    token = _actor.set(Actor(facade, request, user, access_key))
     try:
         yield
     finally:
         _actor.reset(token)
+
+
+def os_user():
+    """The operating-system user this process runs as, by its effective uid."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (containers)
+        return f"uid {uid}"
+
+
+def acting_user():
+    """The authenticated user acting now, or None (a management command, a shell, or a request
+    not yet authenticated)."""
+    actor = _actor.get() or Actor("command")
+    user = actor.user or getattr(actor.request, "user", None)
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def acting_through():
+    """The door in use: greenarrow, mailmanager, admin or command."""
+    return (_actor.get() or Actor("command")).facade
+
+
+def acting_name():
+    """Who is acting, as the audit log names them."""
+    return _who()["actor"]
+
+
+def caller_may(permission):
+    """Whether whoever is acting holds `permission`. The operator at a shell (no user: a
+    management command) holds every permission: they have the database and its key anyway."""
+    user = acting_user()
+    if user is None:
+        return acting_through() == "command"
+    return user.is_active and user.has_perm(permission)
 
 
 def _who():
@@ -49,13 +89,16 @@ def _who():
     if user is not None and getattr(user, "is_authenticated", False):
         name, user_id = user.get_username(), user.pk
     elif actor.facade == "command":
-        name, user_id = getpass.getuser(), None
+        name, user_id = os_user(), None
     else:
         name, user_id = "", None
     address = None
     if request is not None:
         address = getattr(request, "client_address", None) or request.META.get("REMOTE_ADDR")
+    key = actor.access_key
     return {
+        "access_key_id": key.access_key_id if key is not None else "",
+        "access_key_maker": key.created_by[:150] if key is not None else "",
         "actor": name[:150],
         "actor_id": user_id,
         "facade": actor.facade,

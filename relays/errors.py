@@ -31,5 +31,9 @@ class InUse(RelayError):
     """A delete refused because other records refer to this one; one message per referrer."""
 
 
+class Forbidden(RelayError):
+    """The caller may not do this, whatever the request says (e.g. a key for someone else)."""
+
+
 class NotFound(RelayError):
     """No such record."""

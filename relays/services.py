@@ -32,6 +32,9 @@ from relays.references import (
     resolve_references,
 )
 
+# Who may read (and so keep, when moving a relay) a stored SMTP password.
+REVEAL_CREDENTIALS = "relays.reveal_relay_credentials"
+
 # --- routing-rule routes ----------------------------------------------------------------------
 
 
@@ -240,6 +243,11 @@ def _save(vmta, data):
     write all-or-nothing.
     """
     data = dict(data)
+    destination_before = (
+        (vmta.destination_hostname, vmta.destination_port)
+        if isinstance(vmta, RelayServer) and vmta.pk is not None
+        else None
+    )
     redirect_given = "redirect" in data
     redirect_ref = data.pop("redirect", None)
     default_targets = data.pop("default_deliver_through", None)
@@ -248,6 +256,10 @@ def _save(vmta, data):
         setattr(vmta, field, value)
     if isinstance(vmta, RelayServer):
         vmta.use_stored_credentials(data)
+        if destination_before is not None:
+            vmta.credentials_dropped = vmta.bind_credentials(
+                destination_before, data, may_reveal=audit.caller_may(REVEAL_CREDENTIALS)
+            )
 
     problems, name_taken, routes = [], False, None
     if redirect_given:

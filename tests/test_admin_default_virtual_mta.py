@@ -5,7 +5,8 @@ import pytest
 from django.test import Client
 
 from relays import services
-from relays.models import AuditEntry, DefaultVirtualMta
+from relays.models import DefaultVirtualMta
+from tests.conftest import store_entries
 from tests.factories import IpAddressFactory, RelayServerFactory, UserFactory
 
 PAGE = "/admin/relays/defaultvirtualmta/1/change/"
@@ -40,7 +41,7 @@ def test_setting_it_by_name_goes_through_the_service_and_is_audited(browser):
         in text
     )
     assert services.get_default_virtual_mta().id == relay.id
-    entry = AuditEntry.objects.get()
+    entry = store_entries().get()
     assert (entry.facade, entry.actor, entry.record_type, entry.before, entry.after) == (
         "admin",
         "admin",
@@ -63,7 +64,7 @@ def test_it_can_be_set_by_id_and_cleared(browser):
 
 def test_an_unknown_name_is_refused_at_the_field(browser, unchanged):
     services.set_default_virtual_mta({"id": IpAddressFactory(name="ip-a").id, "name": None})
-    entries = AuditEntry.objects.count()
+    entries = store_entries().count()
 
     with unchanged():
         page = browser.post(PAGE, {"default": "nope"})
@@ -72,7 +73,7 @@ def test_an_unknown_name_is_refused_at_the_field(browser, unchanged):
     assert page.context["adminform"].form.errors == {
         "default": ["virtual_mta refers to no VirtualMTA named 'nope'"]
     }
-    assert AuditEntry.objects.count() == entries
+    assert store_entries().count() == entries
 
 
 def test_there_is_no_delete(browser):

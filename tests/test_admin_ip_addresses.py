@@ -4,7 +4,8 @@ the API's update service (audited, door `admin`)."""
 import pytest
 from django.test import Client
 
-from relays.models import AuditEntry, IpAddress
+from relays.models import IpAddress
+from tests.conftest import store_entries
 from tests.factories import IpAddressFactory, UserFactory
 
 LIST = "/admin/relays/ipaddress/"
@@ -57,7 +58,7 @@ def test_pause_delivery_pauses_each_selected_ip_through_the_service(browser):
     assert untouched.pk not in IpAddress.objects.filter(delivery_paused=True).values_list(
         "pk", flat=True
     )
-    entries = AuditEntry.objects.filter(record_type="ip_address").order_by("record_id")
+    entries = store_entries().filter(record_type="ip_address").order_by("record_id")
     assert [(e.record_name, e.facade, e.actor, e.action) for e in entries] == [
         ("ip-a", "admin", "admin", "update"),
         ("ip-b", "admin", "admin", "update"),
@@ -74,7 +75,7 @@ def test_resume_delivery_resumes_each_selected_ip(browser):
 
     assert "Resumed delivery through 2 IP addresses (ip-a, ip-b)." in page.content.decode()
     assert not IpAddress.objects.filter(delivery_paused=True).exists()
-    assert AuditEntry.objects.filter(record_type="ip_address", facade="admin").count() == 2
+    assert store_entries().filter(record_type="ip_address", facade="admin").count() == 2
 
 
 def logged_in(username, perms):
@@ -97,4 +98,4 @@ def test_the_actions_need_the_change_permission(db):
     bulk(viewer, "pause_delivery", ip)
 
     assert IpAddress.objects.get(pk=ip.pk).delivery_paused is False
-    assert not AuditEntry.objects.exists()
+    assert not store_entries().exists()

@@ -9,13 +9,13 @@ from django.core.management import call_command
 from django.test import Client
 
 from relays import audit, services
-from relays.models import AuditEntry, RelayServer
-from tests.conftest import relay_payload
+from relays.models import RelayServer
+from tests.conftest import relay_payload, store_entries
 from tests.factories import RelayServerFactory, UserFactory
 
 
 def entries():
-    return list(AuditEntry.objects.order_by("id"))
+    return list(store_entries().order_by("id"))
 
 
 def test_a_greenarrow_create_is_audited_with_who_where_and_the_request_id(admin):
@@ -210,7 +210,11 @@ def test_the_audit_log_command_prints_text_and_json(admin, capsys):
     call_command("audit_log", "--since", "2000-01-01")
     text = capsys.readouterr().out
     call_command("audit_log", "--json")
-    [line] = capsys.readouterr().out.splitlines()
+    [line] = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if json.loads(line)["record_type"] == "relay_server"
+    ]
     call_command("audit_log", "--since", "2999-01-01")
 
     assert "admin via greenarrow" in text and "create relay_server" in text
@@ -230,7 +234,7 @@ def test_audit_entries_are_read_only_in_the_admin(admin, db):
     browser = Client()
     browser.login(username="root", password="pw")
     admin.post("/relay_servers", relay_payload())
-    entry = AuditEntry.objects.get()
+    entry = store_entries().get()
 
     assert browser.get("/admin/relays/auditentry/").status_code == 200
     assert browser.get("/admin/relays/auditentry/add/").status_code == 403
@@ -238,7 +242,7 @@ def test_audit_entries_are_read_only_in_the_admin(admin, db):
         browser.post(f"/admin/relays/auditentry/{entry.id}/delete/", {"post": "yes"}).status_code
         == 403
     )
-    assert AuditEntry.objects.count() == 1
+    assert store_entries().count() == 1
 
 
 def test_acting_resets_after_the_block(db):
@@ -261,7 +265,7 @@ def test_behind_a_trusted_proxy_the_client_address_is_recorded(admin, settings):
         HTTP_X_FORWARDED_FOR="198.51.100.9",
     )
 
-    assert AuditEntry.objects.get().address == "198.51.100.9"
+    assert store_entries().get().address == "198.51.100.9"
 
 
 def test_access_keys_made_and_revoked_on_the_command_line_are_audited(db, capsys):

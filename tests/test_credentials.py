@@ -1,4 +1,4 @@
-"""Who sees a stored SMTP password: holders of `view_relay_credentials` (superusers have it).
+"""Who sees a stored SMTP password: holders of `reveal_relay_credentials` (superusers have it).
 Everyone else sees `********`, which a PUT may send back to keep the password; no answer that can
 carry one is cached; the admin never renders it."""
 
@@ -43,7 +43,7 @@ def test_no_password_stays_null_for_a_viewer(persona, db):
 
 
 def test_the_credentials_permission_shows_the_password(persona, relay):
-    trusted = persona("trusted", perms=[VIEW, "view_relay_credentials"])
+    trusted = persona("trusted", perms=[VIEW, "reveal_relay_credentials"])
 
     assert destination(trusted, relay)["password"] == "mysecret"
 

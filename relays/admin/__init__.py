@@ -1,6 +1,6 @@
 """The admin facade: people manage the same records, under the same rules, as the two APIs.
 
-One module per concept: `virtual_mtas` (the store's records), `audited` (the audit log and the
+One module per concept: `accounts` (Django's users and groups, audited), `virtual_mtas` (the store's records), `audited` (the audit log and the
 History pages), `login` (the login form, counted against brute force), `mail_manager` (access
 keys, and a relay's RelayId, ARN and tags), `ip_addresses` (delivery status, bulk pause and
 resume), `references` (the VirtualMTA picker, the "Used by" and "Effective delivery" panels),
@@ -9,6 +9,7 @@ resume), `references` (the VirtualMTA picker, the "Used by" and "Effective deliv
 """
 
 from relays.admin import (  # noqa: F401 (they register with the site)
+    accounts,
     audited,
     home,
     login,

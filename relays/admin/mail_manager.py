@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from relays import access_keys, audit
 from relays import validators as v
 from relays.admin.audited import AuditedAdmin
+from relays.errors import Forbidden
 from relays.models import AccessKey, RelayServer, RelayTag
 
 # Session key naming the one access key whose secret the next visit of its "created" page may
@@ -45,6 +46,7 @@ class AccessKeyAdmin(AuditedAdmin):
         "is_active",
         "user_may_sign",
         "created_at",
+        "created_by",
         "last_used_at",
     ]
     list_filter = ["is_active", ("user", admin.RelatedOnlyFieldListFilter)]
@@ -52,8 +54,35 @@ class AccessKeyAdmin(AuditedAdmin):
     search_fields = ["access_key_id", "user__username"]
     ordering = ["id"]
     actions = ["deactivate", "activate"]
-    fields = ["access_key_id", "user", "is_active", "created_at", "last_used_at"]
-    readonly_fields = ["access_key_id", "user", "created_at", "last_used_at"]
+    fields = [
+        "access_key_id",
+        "user",
+        "is_active",
+        "created_at",
+        "created_by",
+        "created_via",
+        "last_used_at",
+    ]
+    readonly_fields = [
+        "access_key_id",
+        "user",
+        "created_at",
+        "created_by",
+        "created_via",
+        "last_used_at",
+    ]
+
+    # A key acts as its user: only a superuser makes, sees or changes anyone else's
+    # (relays.access_keys); everyone else works on their own keys only.
+    def get_queryset(self, request):
+        keys = super().get_queryset(request)
+        return keys if request.user.is_superuser else keys.filter(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model.objects.filter(pk=request.user.pk)
+            kwargs["initial"] = request.user.pk
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(boolean=True, description="user may sign")
     def user_may_sign(self, key):
@@ -78,11 +107,16 @@ class AccessKeyAdmin(AuditedAdmin):
 
     def save_model(self, request, obj, form, change):
         with audit.acting("admin", request):
-            if change:
-                if "is_active" in form.changed_data:
-                    access_keys.set_active(obj, obj.is_active)
-                return
-            key = access_keys.create_access_key(obj.user)
+            try:
+                if change:
+                    if "is_active" in form.changed_data:
+                        access_keys.set_active(obj, obj.is_active)
+                    return
+                key = access_keys.create_access_key(obj.user)
+            except Forbidden as refused:
+                # The form offers only what this user may choose; a request forged around it
+                # (or a right lost meanwhile) is refused, not a 500.
+                raise PermissionDenied(refused.messages[0]) from None
         obj.pk, obj.access_key_id, obj.created_at = key.pk, key.access_key_id, key.created_at
         request.session[REVEAL] = key.pk
         if not access_keys.may_sign(key.user):
@@ -94,7 +128,10 @@ class AccessKeyAdmin(AuditedAdmin):
 
     def delete_model(self, request, obj):
         with audit.acting("admin", request):
-            access_keys.delete_access_key(obj)
+            try:
+                access_keys.delete_access_key(obj)
+            except Forbidden as refused:
+                raise PermissionDenied(refused.messages[0]) from None
 
     def response_add(self, request, obj, post_url_continue=None):
         return HttpResponseRedirect(
@@ -115,7 +152,7 @@ class AccessKeyAdmin(AuditedAdmin):
         """The page after creation: the secret, if this session has not been shown it yet."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        key = AccessKey.objects.select_related("user").filter(pk=pk).first()
+        key = self.get_queryset(request).select_related("user").filter(pk=pk).first()
         if key is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, str(pk))
         shown = request.session.get(REVEAL) == key.pk

@@ -195,6 +195,18 @@ class RelayServerForm(VirtualMtaForm):
             cleaned["destination_password"] = self.instance.destination_password
         return cleaned
 
+    def service_data(self):
+        """What the operator wrote: a blank password, and a username left as it was, are not
+        given again, so that moving the relay drops them (credentials are bound to their
+        destination, relays.services) unless typed anew."""
+        data = super().service_data()
+        if self.instance.pk is not None and not self.cleaned_data.get("clear_credentials"):
+            if not self.data.get(self.add_prefix("destination_password")):
+                data.pop("destination_password")
+            if "destination_username" not in self.changed_data:
+                data.pop("destination_username")
+        return data
+
 
 class IpAddressForm(VirtualMtaForm):
     max_concurrent_connections = _integer_field(
@@ -277,6 +289,14 @@ class ServiceWrites(AuditedAdmin):
                 saved = form.write()
         except RelayError as error:
             raise _Refused(error) from error
+        if getattr(saved, "credentials_dropped", False):
+            self.message_user(
+                request,
+                "The destination changed, so the stored SMTP username and password were "
+                "removed: credentials are bound to their destination. Enter them again to "
+                "authenticate to the new one.",
+                messages.WARNING,
+            )
         # The admin goes on with `obj` (the inlines, the log, the redirect to the saved record).
         for field in obj._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
@@ -477,6 +497,31 @@ class RelayServerAdmin(ReferencePanels, RelayMailManagerFields, VirtualMtaAdmin)
                 format_html("Probe of {}: {}<ul>{}</ul>", relay.name, result.summary(), steps),
                 messages.SUCCESS if result.ok else messages.ERROR,
             )
+
+    def get_fieldsets(self, request, obj=None):
+        """Who may not change the relay reads its page with every field as text: the password
+        is then "set" or "not set", never its value (whatever other permission they hold)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        shown = {"destination_password": "stored_password", "clear_credentials": None}
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [shown.get(f, f) for f in options["fields"] if shown.get(f, f)],
+                },
+            )
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "stored_password"]
+
+    @admin.display(description="SMTP password")
+    def stored_password(self, relay):
+        return "set" if relay.destination_password is not None else "not set"
 
     @admin.display(description="Destination", ordering="destination_hostname")
     def destination(self, relay):

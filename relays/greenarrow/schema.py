@@ -211,7 +211,7 @@ class StrictFieldSchema(OpenApiSerializerFieldExtension):
             case s.PasswordField():
                 schema = string_rules(field)
                 schema["description"] += (
-                    f" Answered as `{field.MASK}` to users without the `view_relay_credentials` "
+                    f" Answered as `{field.MASK}` to users without the `reveal_relay_credentials` "
                     f"permission; `{field.MASK}` sent back keeps the stored password (refused on "
                     "create). null: no authentication."
                 )

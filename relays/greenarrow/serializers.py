@@ -56,7 +56,7 @@ class StringField(StrictField):
 
 
 class PasswordField(StringField):
-    """A stored SMTP password: shown only to readers with `view_relay_credentials` (superusers
+    """A stored SMTP password: shown only to readers with `reveal_relay_credentials` (superusers
     have it), as `********` to everyone else (null stays null). A PUT that sends the mask back
     keeps the stored password, so what GET answered can be PUT back whoever reads it."""
 
@@ -75,7 +75,7 @@ class PasswordField(StringField):
 
     def to_representation(self, value):
         request = self.context.get("request")
-        if value is None or (request and request.user.has_perm("relays.view_relay_credentials")):
+        if value is None or (request and request.user.has_perm("relays.reveal_relay_credentials")):
             return value
         return self.MASK
 

@@ -166,7 +166,7 @@ def endpoint(request):
             raise AwsError("SerializationException", "the request body must be a JSON object")
         body = members(body)
         try:
-            with audit.acting("mailmanager", request, key.user):
+            with audit.acting("mailmanager", request, key.user, key):
                 return _respond(200, handler(body, key.user), request_id)
         except errors.RelayError as error:
             raise _domain_error(error) from None

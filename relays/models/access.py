@@ -22,6 +22,10 @@ class AccessKey(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who made it (a user name, or the operating-system user of `create_access_key`) and
+    # through which door: a key made for someone else says by whom.
+    created_by = models.CharField(max_length=150, blank=True)
+    created_via = models.CharField(max_length=20, blank=True)
     # When a request signed with it was last accepted, to the minute (relays.access_keys).
     last_used_at = models.DateTimeField("last used", null=True, blank=True, editable=False)
 
@@ -84,6 +88,8 @@ class LoginFailure(models.Model):
         indexes = [
             # The lockout check: the newest failures of one address, of one pair.
             models.Index(fields=["address", "-at"], name="relays_loginfail_address_at"),
+            # The per-account limit: one name's newest failures, whatever the address.
+            models.Index(fields=["username_digest", "-at"], name="relays_loginfail_name_at"),
             # Pruning: the oldest rows first.
             models.Index(fields=["at"], name="relays_loginfail_at"),
         ]

@@ -13,6 +13,10 @@ class AuditEntry(models.Model):
         CREATE = "create"
         UPDATE = "update"
         DELETE = "delete"
+        # Not changes to the store, but acts an operator must be able to trace: an SMTP probe
+        # of a relay (where it connected, what came of it) and a Postfix apply.
+        PROBE = "probe"
+        APPLY = "apply"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     # The actor by name and id, not a foreign key: the entry outlives the account.
@@ -23,6 +27,9 @@ class AuditEntry(models.Model):
     )
     address = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
+    # Mail Manager calls act as the access key's user; the key, and who made it, say how.
+    access_key_id = models.CharField(max_length=20, blank=True)
+    access_key_maker = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=10, choices=Action.choices)
     record_type = models.CharField(max_length=30)
     record_id = models.BigIntegerField(null=True, blank=True)

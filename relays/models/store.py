@@ -173,14 +173,18 @@ class RelayServer(VirtualMta):
     )
     secret_arn = models.CharField(max_length=2048, null=True, blank=True)  # noqa: DJ001
 
-    # What a reader without `view_relay_credentials` sees instead of a stored password; written
-    # back in a PUT, it keeps the stored one.
+    # What a reader without `reveal_relay_credentials` sees instead of a stored password;
+    # written back in a PUT, it keeps the stored one.
     PASSWORD_MASK = "********"
 
     class Meta:
         ordering = ["id"]
         permissions = [
-            ("view_relay_credentials", "Can see the stored SMTP passwords of relay servers"),
+            # Not a "view" permission by name or by grant: granting every view permission must
+            # not hand out passwords (SECURITY.md).
+            ("reveal_relay_credentials", "Can reveal the stored SMTP passwords of relay servers"),
+            # A probe connects to the destination and may send the stored credentials there.
+            ("probe_relayserver", "Can probe relay servers over SMTP"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -222,6 +226,27 @@ class RelayServer(VirtualMta):
                 "SMTP credentials come from one place: a stored username and password, or a "
                 "Secret ARN, not both"
             )
+
+    def bind_credentials(self, destination_before, data, may_reveal):
+        """Credentials are bound to their destination: a write that moves the relay (another
+        host, any case aside, or port) drops the stored password, and the username unless `data`
+        sets it, so that whoever may change a relay cannot send its password to a server of
+        theirs. Kept when `data` gives a new password, or when the caller may reveal the
+        password anyway (`may_reveal`). An external secret (Secret ARN) is a reference, not a
+        stored credential, and stays. True when something was dropped."""
+        host, port = destination_before
+        moved = (self.destination_hostname or "").lower() != (host or "").lower() or (
+            self.destination_port != port
+        )
+        if not moved or may_reveal or data.get("destination_password") is not None:
+            return False
+        had = self.destination_password is not None or (
+            self.destination_username is not None and "destination_username" not in data
+        )
+        self.destination_password = None
+        if "destination_username" not in data:
+            self.destination_username = None
+        return had
 
     def use_stored_credentials(self, data):
         """Credentials written through GreenArrow replace an external secret (Mail Manager's

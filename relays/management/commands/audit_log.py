@@ -20,8 +20,9 @@ def moment(text):
 
 class Command(BaseCommand):
     help = (
-        "Print the audit log, oldest first: every create, update and delete through any door, "
-        "secrets redacted."
+        "Print the audit log, oldest first: every create, update and delete through any door "
+        "(relays, access keys, users and groups), every SMTP probe and Postfix apply, secrets "
+        "redacted."
     )
 
     def add_arguments(self, parser):
@@ -54,6 +55,8 @@ class Command(BaseCommand):
                 "facade": entry.facade,
                 "address": entry.address,
                 "request_id": entry.request_id,
+                "access_key_id": entry.access_key_id,
+                "access_key_maker": entry.access_key_maker,
                 "action": entry.action,
                 "record_type": entry.record_type,
                 "record_id": entry.record_id,
@@ -72,8 +75,13 @@ class Command(BaseCommand):
             if (entry.before or {}).get(key) != (entry.after or {}).get(key)
         )
         fields = f" [{', '.join(changed)}]" if entry.action == "update" else ""
+        key = (
+            f" with key {entry.access_key_id} (made by {entry.access_key_maker or '-'})"
+            if entry.access_key_id
+            else ""
+        )
         return (
-            f"{entry.at.isoformat()} {entry.actor or '-'} via {entry.facade} "
+            f"{entry.at.isoformat()} {entry.actor or '-'} via {entry.facade}{key} "
             f"from {entry.address or '-'}: {entry.action} {entry.record_type} {entry.record_id} "
             f"({entry.record_name}){fields}"
         )
