@@ -278,7 +278,7 @@ def test_a_broken_render_leaves_the_running_postfix_untouched_and_delivering(
 
     # 1. The store holds what Postfix cannot take: refused before anything is written.
     RelayServer.objects.filter(pk=relay).update(destination_username="a:b")
-    with pytest.raises(CommandError, match="nothing changed: relay server"):
+    with pytest.raises(CommandError, match="nothing changed: render failed: relay server"):
         apply(postfix)
     RelayServer.objects.filter(pk=relay).update(destination_username=None)
     # 2. The rendering does not pass `postfix check` (a table that does not exist).

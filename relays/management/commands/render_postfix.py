@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,14 +11,20 @@ class Command(BaseCommand):
     help = (
         "Compile the relay servers, IP addresses, routing rules and the default VirtualMTA into a "
         "Postfix configuration fragment: --out DIR writes it (main.cf.relayapi, "
-        "master.cf.relayapi and the lookup tables to postmap); --apply installs it into the "
-        "running Postfix (write aside, postmap, postfix check, swap, reload), or changes nothing "
-        "and names the step that failed."
+        "master.cf.relayapi and the lookup tables to postmap) as a new private directory, in "
+        "place of a previous render there; --apply installs it into the running Postfix (lock, "
+        "write aside, postmap, postfix check, swap, reload), or changes nothing and names the "
+        "step that failed."
     )
 
     def add_arguments(self, parser):
         target = parser.add_mutually_exclusive_group(required=True)
-        target.add_argument("--out", metavar="DIR", help="where to write it")
+        target.add_argument(
+            "--out",
+            metavar="DIR",
+            help="where to write it: a new directory, or one holding a previous render, owned by "
+            "you and writable by no one else (never a symbolic link)",
+        )
         target.add_argument("--apply", action="store_true", help="install it into Postfix")
         parser.add_argument(
             "--postfix-config",
@@ -26,24 +33,37 @@ class Command(BaseCommand):
             help="with --apply: Postfix's configuration directory (default /etc/postfix)",
         )
         parser.add_argument(
+            "--wait",
+            metavar="SECONDS",
+            type=float,
+            default=install.LOCK_WAIT,
+            help="with --apply: how long to wait for an apply already running before giving up "
+            f"(default {install.LOCK_WAIT})",
+        )
+        parser.add_argument(
             "--base",
             metavar="PATH",
             help="the directory the tables will be read from by Postfix (default: DIR)",
         )
 
-    def handle(self, *args, out=None, apply=False, base=None, postfix_config, **options):
+    def handle(self, *args, out=None, apply=False, base=None, postfix_config, wait, **options):
         if apply:
+            postfix = install.Postfix(Path(os.path.abspath(postfix_config)))
             try:
-                install.apply(install.Postfix(Path(postfix_config)), log=self.stdout.write)
-            except (install.StepFailed, RenderError) as error:
-                raise CommandError(f"nothing changed: {error}") from None
+                install.apply(postfix, log=self.stdout.write, wait=wait)
+            except install.StepFailed as error:
+                raise CommandError(str(error)) from None
             return
-        directory = Path(out).resolve()
+        directory = os.path.abspath(out)  # not resolved: a symlink is refused, never followed
         try:
-            rendering = render(base or str(directory))
+            rendering = render(base or directory)
+            written = files.write(rendering, directory)
         except RenderError as error:
             raise CommandError(f"nothing written: {error}") from None
-        written = files.write(rendering, directory)
+        except files.UnsafeDirectory as error:
+            raise CommandError(f"nothing written: --out {error}") from None
+        except OSError as error:  # before the new directory took DIR's place (it is removed)
+            raise CommandError(f"nothing written: {error}") from None
         for warning in rendering.warnings:
             self.stderr.write(f"warning: {warning}")
         self.stdout.write(f"{len(written)} files written to {directory}")
