@@ -72,9 +72,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "record_type",
         "record_id",
         "record_name",
+        "access_key_id",
     ]
     list_filter = ["facade", "action", "record_type"]
-    search_fields = ["actor", "record_name", "request_id", "=record_id"]
+    search_fields = ["actor", "record_name", "request_id", "=record_id", "=access_key_id"]
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
 
