@@ -40,7 +40,8 @@ def resolve_references(refs):
 
     `refs` is a list of (path, {"id", "name"}); every unresolved one is reported at once.
     """
-    ids = {ref["id"] for _, ref in refs if ref["id"] is not None}
+    # An id beyond any column's range names nothing (whatever door let it through).
+    ids = {ref["id"] for _, ref in refs if ref["id"] is not None and v.is_record_id(ref["id"])}
     # Names are printable ASCII (validators.name_characters): a non-ASCII one names nothing, and
     # must not reach str.lower(), which folds the Kelvin sign into an ASCII "k".
     names = {ref["name"].lower() for _, ref in refs if ref["id"] is None and ref["name"].isascii()}

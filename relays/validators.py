@@ -16,6 +16,19 @@ HOSTNAME_MAX = 200
 CREDENTIAL_MAX = 200
 # Throttle limits and other counters are stored in a 32-bit integer column on every database.
 INT32_MAX = 2**31 - 1
+# Record ids are 64-bit signed integers in every supported database: a larger one names nothing
+# (and SQLite cannot even bind it).
+ID_MAX = 2**63 - 1
+
+
+def is_record_id(value):
+    """Whether `value` (an int, or text of ASCII digits) could be the id of a stored record."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            return False
+        value = int(value)
+    return type(value) is int and 1 <= value <= ID_MAX
+
 
 _NAME_CHARS = re.compile(r"[\x20-\x7e]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")

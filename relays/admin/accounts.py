@@ -8,9 +8,10 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 
 from relays import audit
+from relays.admin.audited import BrowserInputs
 
 
-class ActingAsAdmin:
+class ActingAsAdmin(BrowserInputs):
     """Every view that can write runs inside `audit.acting("admin", request)`."""
 
     def changeform_view(self, request, *args, **kwargs):

@@ -1,13 +1,57 @@
 """The audit log in the admin: changes made here are audited like the APIs', a record's History
 page is its audit log, and the log itself is read-only."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.utils.text import smart_split
 
 from relays import audit
+from relays import validators as v
 from relays.models import AuditEntry
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class BrowserInputs:
+    """What a browser can send, bounded before it reaches the database: an id in the URL that
+    no record can have (20 digits) is "no such record" (SQLite cannot even bind it), and a
+    search of more words than SEARCH_TERMS_MAX is refused with a message instead of becoming a
+    query the database cannot finish in time (each word is one more OR across the searched
+    columns, ANDed with the others)."""
+
+    SEARCH_TERMS_MAX = 10
+
+    def get_object(self, request, object_id, from_field=None):
+        if from_field is None and not v.is_record_id(str(object_id)):
+            return None
+        return super().get_object(request, object_id, from_field)
+
+    def changelist_view(self, request, extra_context=None):
+        # A filter or search with text no database column can hold (NUL, unpaired surrogates:
+        # PostgreSQL refuses them) matches nothing; it is dropped with a message, not a 500.
+        if not all(
+            v.is_storable(key) and all(v.is_storable(value) for value in values)
+            for key, values in request.GET.lists()
+        ):
+            messages.error(
+                request,
+                "The search or filter contained characters no record can hold (NUL); it was "
+                "dropped.",
+            )
+            return HttpResponseRedirect(request.path)
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        terms = list(smart_split(search_term))
+        if len(terms) > self.SEARCH_TERMS_MAX:
+            messages.error(
+                request,
+                f"A search takes at most {self.SEARCH_TERMS_MAX} words; this one has "
+                f"{len(terms)}. Nothing was searched.",
+            )
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class AuditedAdmin(BrowserInputs, admin.ModelAdmin):
     """Changes made here are audited like the APIs' (door `admin`), and a record's History
     page shows its audit log: the changes made through every door."""
 
@@ -60,7 +104,7 @@ def _changes(before, after):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(BrowserInputs, admin.ModelAdmin):
     """The audit log, read-only: it is written by the changes themselves."""
 
     list_display = [

@@ -6,6 +6,7 @@ record; every VirtualMTA page shows what uses it ("Used by") and where its mail 
 from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.forms import ModelChoiceField
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -55,7 +56,7 @@ class TargetSearch(AutocompleteJsonView):
     def get_queryset(self):
         found = super().get_queryset()
         exclude = self.request.GET.get("exclude", "")
-        if exclude.isascii() and exclude.isdigit():
+        if v.is_record_id(exclude):
             found = found.exclude(pk=int(exclude))
         return found
 
@@ -111,6 +112,8 @@ class TargetPicker(AutocompleteSelect):
         return f"{url}?exclude={self.exclude}" if self.exclude else url
 
     def optgroups(self, name, value, attr=None):
+        # A typed value no record can have shows as nothing chosen (the form says why).
+        value = [x for x in value if x and v.is_record_id(str(x))]
         chosen = [self.known.get(str(v)) for v in value if v] if self.known is not None else [None]
         if None in chosen:
             return super().optgroups(name, value, attr)
@@ -132,6 +135,12 @@ class TargetField(ModelChoiceField):
     def label_from_instance(self, obj):
         return label(obj)
 
+    def to_python(self, value):
+        # An id no record can have is no choice (SQLite could not even look it up).
+        if value not in self.empty_values and not v.is_record_id(str(value)):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
     def exclude(self, pk):
         """Leave the record being edited out of the search."""
         self.widget.exclude = pk
@@ -142,7 +151,7 @@ def preload(bound_fields):
     instead of one per picker."""
     bound_fields = list(bound_fields)
     ids = {str(f.value()) for f in bound_fields if f.value() is not None}
-    ids = {i for i in ids if i.isascii() and i.isdigit() and int(i) < 2**63}
+    ids = {i for i in ids if v.is_record_id(i)}
     known = {str(vmta.pk): vmta for vmta in VirtualMta.objects.filter(pk__in=ids)}
     for bound in bound_fields:
         bound.field.widget.known = known
