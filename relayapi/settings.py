@@ -280,6 +280,11 @@ MAILMANAGER_HELO_HOSTNAME = os.environ.get("MAILMANAGER_HELO_HOSTNAME", "localho
 RELAYAPI_MAX_RELAYS = (
     int(os.environ["RELAYAPI_MAX_RELAYS"]) if os.environ.get("RELAYAPI_MAX_RELAYS") else None
 )
+# The SMTP probe (relays/probe.py) refuses destinations that resolve to loopback, link-local,
+# private, multicast, unspecified or reserved addresses: it must not reach this host or the
+# networks behind it. On for relays that really are on an internal network (and the tests'
+# sinks on 127.0.0.1).
+RELAYAPI_PROBE_ALLOW_PRIVATE = env_bool("RELAYAPI_PROBE_ALLOW_PRIVATE")
 # At most this many tags on one relay (the AWS norm).
 MAILMANAGER_MAX_TAGS = 50
 

@@ -8,13 +8,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.forms.models import construct_instance
 from django.http import HttpResponseRedirect
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 
-from relays import audit, probe, references, services
+from relays import audit, references, services
 from relays import validators as v
 from relays.admin.audited import AuditedAdmin
 from relays.admin.ip_addresses import DeliveryStatusFilter, IpDeliveryStatus
 from relays.admin.mail_manager import RelayMailManagerFields, RelayTagInline
+from relays.admin.probes import ProbeAction
 from relays.admin.references import ReferencePanels, TargetField, link, referrer_link
 from relays.errors import RelayError
 from relays.models import AuditEntry, IpAddress, RelayServer, VirtualMta
@@ -431,12 +431,10 @@ class AuthenticationFilter(admin.SimpleListFilter):
 
 
 @admin.register(RelayServer)
-class RelayServerAdmin(ReferencePanels, RelayMailManagerFields, VirtualMtaAdmin):
+class RelayServerAdmin(ProbeAction, ReferencePanels, RelayMailManagerFields, VirtualMtaAdmin):
     form = RelayServerForm
     inlines = [RelayTagInline]
     actions = ["probe_relays"]
-    # A probe waits on remote servers (relays.probe): a few at a time, with short timeouts.
-    PROBES_AT_ONCE, PROBE_TIMEOUT = 5, 5.0
     list_display = [
         "name",
         "destination",
@@ -475,28 +473,6 @@ class RelayServerAdmin(ReferencePanels, RelayMailManagerFields, VirtualMtaAdmin)
         ("Throttle limits", {"fields": ["max_concurrent_connections", "max_messages_per_hour"]}),
         ("Redirect", {"fields": ["redirect"]}),
     ]
-
-    @admin.action(
-        description="Probe over SMTP (connect, EHLO, STARTTLS, AUTH, QUIT)", permissions=["change"]
-    )
-    def probe_relays(self, request, queryset):
-        """Each step of each probe as a message; nothing is sent, nothing is stored."""
-        relays = list(queryset.order_by("id")[: self.PROBES_AT_ONCE + 1])
-        if len(relays) > self.PROBES_AT_ONCE:
-            self.message_user(
-                request,
-                f"Select at most {self.PROBES_AT_ONCE} relay servers to probe at once.",
-                messages.ERROR,
-            )
-            return
-        for relay in relays:
-            result = probe.probe(relay, timeout=self.PROBE_TIMEOUT)
-            steps = format_html_join("", "<li>{}</li>", ((str(step),) for step in result.steps))
-            self.message_user(
-                request,
-                format_html("Probe of {}: {}<ul>{}</ul>", relay.name, result.summary(), steps),
-                messages.SUCCESS if result.ok else messages.ERROR,
-            )
 
     def get_fieldsets(self, request, obj=None):
         """Who may not change the relay reads its page with every field as text: the password

@@ -8,9 +8,9 @@ from relays.validators import is_storable
 class Command(BaseCommand):
     help = (
         "Probe a relay server over SMTP as Postfix would reach it: connect from its source IP, "
-        "EHLO with its HELO name, STARTTLS when offered, AUTH with its stored credentials, QUIT. "
-        "Each step with its time and the server's reply; no message is sent. Exit status 1 "
-        "when a step fails."
+        "EHLO with its HELO name, STARTTLS when offered, AUTH with its stored credentials (only "
+        "over TLS), QUIT. Each step with its time and the server's reply; no message is sent. "
+        "Every probe is in the audit log. Exit status 1 when a step fails."
     )
 
     def add_arguments(self, parser):
@@ -19,7 +19,8 @@ class Command(BaseCommand):
             "--timeout",
             type=float,
             default=probe.DEFAULT_TIMEOUT,
-            help=f"seconds per step (default {probe.DEFAULT_TIMEOUT:g})",
+            help=f"seconds for the whole probe, every step and read included "
+            f"(default {probe.DEFAULT_TIMEOUT:g}, at most 120)",
         )
 
     def handle(self, *args, relay, timeout, **options):
@@ -34,9 +35,11 @@ class Command(BaseCommand):
             shown = relay.encode("utf-8", "backslashreplace").decode()
             raise CommandError(f"no relay server with id or name {shown!r}")
         result = probe.probe(found, timeout=timeout)
+        probe.record(result)  # as the operating-system user, door `command`
+        host, port = found.destination_hostname, found.destination_port
+        address = f" ({result.address})" if result.address not in (None, host) else ""
         self.stdout.write(
-            f"relay server {found.pk} ({found.name}): {found.source_ip} -> "
-            f"{found.destination_hostname}:{found.destination_port}"
+            f"relay server {found.pk} ({found.name}): {found.source_ip} -> {host}:{port}{address}"
         )
         for step in result.steps:
             self.stdout.write(str(step))
