@@ -7,11 +7,13 @@ import json
 
 import pytest
 
+from relays import probe
 from relays.models import RelayServer
 from relays.postfix.render import render
 from tests import signed
 from tests.conftest import store_entries
 from tests.factories import RelayServerFactory
+from tests.test_probe import relay_to, sink_fixtures
 
 VIEW, CHANGE = "view_relayserver", "change_relayserver"
 REVEAL = "reveal_relay_credentials"
@@ -248,3 +250,22 @@ def test_an_editor_s_page_never_contains_the_password_either(client, relay):
     page = editor.get(f"/admin/relays/relayserver/{relay.pk}/change/")
 
     assert "mysecret" not in page.content.decode()
+
+
+# --- then through the probe -------------------------------------------------------------------
+
+start_sink, sink, plain_sink, tls_sink, scripted = sink_fixtures()
+
+
+def test_a_relay_moved_to_the_thief_s_server_is_probed_without_its_credentials(persona, tls_sink):
+    """The attack of the finding: move the relay to a server of one's own (it offers STARTTLS
+    and takes AUTH), then probe it: the moved relay has no password left to send."""
+    relay = relay_to(2525, destination_hostname="smtp.victim.example")
+    editor = persona("editor", perms=[VIEW, CHANGE, "probe_relayserver"])
+    put_destination(editor, relay, hostname="127.0.0.1", port=tls_sink.port)
+
+    result = probe.probe(RelayServer.objects.get(pk=relay.pk), timeout=2)
+
+    assert result.ok, result.summary()
+    assert "auth" not in [step.name for step in result.steps]
+    assert tls_sink.auth_attempts == 0
