@@ -21,7 +21,7 @@ from relays.models import AuditEntry, DeliverThrough, DomainOverride, RoutingRul
 SECRET_FIELDS = {"destination_username", "destination_password", "secret", "password"}
 REDACTED, CHANGED = "(redacted)", "(redacted, changed)"
 # Bookkeeping that every write changes and that says nothing about the change itself.
-_SKIPPED = {"created_at", "updated_at", "virtualmta_ptr_id"}
+_SKIPPED = {"created_at", "updated_at", "virtualmta_ptr_id", "version"}
 
 
 @dataclass(frozen=True)

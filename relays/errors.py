@@ -35,5 +35,10 @@ class Forbidden(RelayError):
     """The caller may not do this, whatever the request says (e.g. a key for someone else)."""
 
 
+class Stale(RelayError):
+    """The write named the version of the record it was based on, and the record has been
+    written since: nothing was changed (a lost update refused)."""
+
+
 class NotFound(RelayError):
     """No such record."""

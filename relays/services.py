@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 
 from relays import audit
 from relays import validators as v
-from relays.errors import InUse, NameTaken, NotFound, QuotaExceeded, ValidationFailed
+from relays.errors import InUse, NameTaken, NotFound, QuotaExceeded, Stale, ValidationFailed
 from relays.models import (
     AuditEntry,
     DefaultVirtualMta,
@@ -292,6 +292,8 @@ def _save(vmta, data):
         groups += routes.groups()
     if groups:
         assert_hand_off_allowed(vmta, groups)
+    if vmta.pk is not None:
+        vmta.version += 1  # the caller holds the row's lock (select_for_update)
     try:
         with transaction.atomic():
             vmta.save()
@@ -335,23 +337,38 @@ def create_virtual_mta(model, data):
         return vmta
 
 
-def update_virtual_mta(model, pk, data):
-    """Change the attributes in `data`; everything omitted keeps its value."""
+def _assert_version(vmta, expected_versions):
+    """A write based on one of `expected_versions` (None: whatever is stored) is refused once
+    the record was written since."""
+    if expected_versions is not None and vmta.version not in expected_versions:
+        read = ", ".join(str(n) for n in sorted(expected_versions)) or "none"
+        raise Stale(
+            f"{describe(vmta)} was changed since it was read (version {read}, now "
+            f"{vmta.version}); nothing was changed"
+        )
+
+
+def update_virtual_mta(model, pk, data, expected_versions=None):
+    """Change the attributes in `data`; everything omitted keeps its value. With
+    `expected_versions`, only if the record is still at one of them."""
     with transaction.atomic():
         if _adds_references(data):
             lock_references()
         vmta = _get_for_update(model, pk)
+        _assert_version(vmta, expected_versions)
         before = audit.snapshot(vmta)
         _save(vmta, data)
         audit.record_change(AuditEntry.Action.UPDATE, vmta, before)
         return vmta
 
 
-def delete_virtual_mta(model, pk):
-    """Delete a VirtualMTA unless something refers to it; then every referrer is named."""
+def delete_virtual_mta(model, pk, expected_versions=None):
+    """Delete a VirtualMTA unless something refers to it; then every referrer is named. With
+    `expected_versions`, only if the record is still at one of them."""
     with transaction.atomic():
         lock_references()
         vmta = _get_for_update(model, pk)
+        _assert_version(vmta, expected_versions)
         total, named = referrers(vmta, limit=v.MAX_REFERRERS_NAMED)
         if total:
             more = [f"and {total - len(named)} more"] if total > len(named) else []

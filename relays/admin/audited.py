@@ -94,6 +94,29 @@ class AuditedAdmin(BrowserInputs, admin.ModelAdmin):
         return super().history_view(request, object_id, context)
 
 
+def changes_since(record, version, shown=5):
+    """What the writes after `version` of `record` changed, newest first, one sentence each
+    (at most `shown`): who, through which door, when, and which fields."""
+    if version is None:
+        return []
+    current = type(record).objects.filter(pk=record.pk).values_list("version", flat=True).first()
+    count = min(shown, max(0, (current or version) - version))
+    entries = AuditEntry.objects.filter(
+        record_type=getattr(record, "type", None) or record._meta.model_name,
+        record_id=record.pk,
+        action=AuditEntry.Action.UPDATE,
+    )[:count]
+    return [
+        f"Changed by {entry.actor or 'someone'} via {entry.facade} at "
+        f"{entry.at:%Y-%m-%d %H:%M:%S}: "
+        + ", ".join(
+            f"{field} is now {new!r}" if field not in audit.SECRET_FIELDS else f"{field} changed"
+            for field, _old, new in _changes(entry.before or {}, entry.after or {})
+        )
+        for entry in entries
+    ]
+
+
 def _changes(before, after):
     """(field, old, new) for each value an entry changed."""
     return [

@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from relays import audit, references, services
 from relays import validators as v
-from relays.admin.audited import AuditedAdmin
+from relays.admin.audited import AuditedAdmin, changes_since
 from relays.admin.ip_addresses import DeliveryStatusFilter, IpDeliveryStatus
 from relays.admin.mail_manager import RelayMailManagerFields, RelayTagInline
 from relays.admin.probes import ProbeAction
 from relays.admin.references import ReferencePanels, TargetField, link, referrer_link
-from relays.errors import RelayError
+from relays.errors import RelayError, Stale
 from relays.models import AuditEntry, IpAddress, RelayServer, VirtualMta
 
 # --- writes through the services -------------------------------------------------------------
@@ -56,9 +56,19 @@ class VirtualMtaForm(forms.ModelForm):
         "type a name to search.",
     )
 
+    # The version of the record the page was opened on (relays.services refuses a save once
+    # someone else wrote the record since: no silently reverted API change).
+    opened_version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        required=False,
+        help_text="The version of the record this page was opened on.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["redirect"].exclude(self.instance.pk)
+        if self.instance.pk is not None:
+            self.fields["opened_version"].initial = self.instance.version
 
     def validate_unique(self):
         """The service checks the name across every type and names the holder."""
@@ -89,7 +99,10 @@ class VirtualMtaForm(forms.ModelForm):
         model = self._meta.model
         if self.instance.pk is None:
             return services.create_virtual_mta(model, self.service_data())
-        return services.update_virtual_mta(model, self.instance.pk, self.service_data())
+        version = self.cleaned_data.get("opened_version")
+        return services.update_virtual_mta(
+            model, self.instance.pk, self.service_data(), None if version is None else {version}
+        )
 
     def _dry_run(self):
         try:
@@ -98,6 +111,17 @@ class VirtualMtaForm(forms.ModelForm):
                 raise _DryRun
         except _DryRun:
             pass
+        except Stale as error:
+            # Shown with what the other writes changed; the page now carries the current
+            # version, so saving again is a deliberate overwrite of them.
+            self.add_error(None, error.messages[0])
+            for change in changes_since(self.instance, self.cleaned_data.get("opened_version")):
+                self.add_error(None, change)
+            data = self.data.copy()
+            data[self.add_prefix("opened_version")] = str(
+                type(self.instance).objects.get(pk=self.instance.pk).version
+            )
+            self.data = data
         except RelayError as error:
             for message in error.messages:
                 self.add_error(self._field_of(message), message)
@@ -454,7 +478,7 @@ class RelayServerAdmin(ProbeAction, ReferencePanels, RelayMailManagerFields, Vir
         "=relay_id",
     ]
     fieldsets = [
-        (None, {"fields": ["name"]}),
+        (None, {"fields": ["name", "opened_version"]}),
         ("Source IP", {"fields": ["source_ip", "source_hostname"]}),
         ("Destination", {"fields": ["destination_hostname", "destination_port"]}),
         (
@@ -531,7 +555,7 @@ class IpAddressAdmin(ReferencePanels, IpDeliveryStatus, VirtualMtaAdmin):
     list_filter = [DeliveryStatusFilter, HasRedirectFilter, ThrottledFilter]
     search_fields = ["name", "ip", "hostname"]
     fieldsets = [
-        (None, {"fields": ["name"]}),
+        (None, {"fields": ["name", "opened_version"]}),
         ("Address", {"fields": ["ip", "hostname"]}),
         ("Delivery", {"fields": ["delivery_paused"]}),
         (

@@ -47,6 +47,8 @@ def classify(exc):
             return 404, "not_found", exc.messages
         case errors.InUse():
             return 409, "validation_failed", exc.messages
+        case errors.Stale():
+            return 412, "validation_failed", exc.messages
         case errors.ValidationFailed():
             return 400, "validation_failed", exc.messages
         case Http404() | exceptions.NotFound():

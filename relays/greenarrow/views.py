@@ -159,7 +159,8 @@ class VirtualMtaViewSet(GreenArrowView):
         return serializer.validated_data
 
     def respond(self, pk):
-        return Response({self.root_key: self.get_serializer(self.get_queryset().get(pk=pk)).data})
+        record = self.get_queryset().get(pk=pk)
+        return self.tagged(Response({self.root_key: self.get_serializer(record).data}), record)
 
     def list(self, request):
         params = self.params
@@ -172,7 +173,30 @@ class VirtualMtaViewSet(GreenArrowView):
         return Response(paginate(queryset, params, self.list_key, counted=counted))
 
     def retrieve(self, request, pk):
-        return Response({self.root_key: self.get_serializer(self.get_object()).data})
+        record = self.get_object()
+        return self.tagged(Response({self.root_key: self.get_serializer(record).data}), record)
+
+    @staticmethod
+    def tagged(response, record):
+        """A single-record answer carries the record's ETag (its version), for If-Match."""
+        response["ETag"] = record.etag
+        return response
+
+    def if_match(self):
+        """The versions `If-Match` allows a PUT or DELETE to change (None: any; the header is
+        optional, so vendor scripts keep working). A tag this server never gave (a weak one,
+        another shape) matches nothing, and the write is refused with 412."""
+        header = self.request.headers.get("If-Match")
+        if header is None or header.strip() == "*":
+            return None
+        versions = set()
+        for tag in header.split(","):
+            tag = tag.strip()
+            if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isascii():
+                digits = tag[2:-1]
+                if digits.isdigit() and len(digits) < 20:
+                    versions.add(int(digits))
+        return versions
 
     def create(self, request):
         record = services.create_virtual_mta(
@@ -188,13 +212,13 @@ class VirtualMtaViewSet(GreenArrowView):
     def update(self, request, pk):
         self.assert_exists()
         record = services.update_virtual_mta(
-            self.queryset.model, int(pk), self.validated_body(partial=True)
+            self.queryset.model, int(pk), self.validated_body(partial=True), self.if_match()
         )
         return self.respond(record.pk)
 
     def destroy(self, request, pk):
         self.assert_exists()
-        services.delete_virtual_mta(self.queryset.model, int(pk))
+        services.delete_virtual_mta(self.queryset.model, int(pk), self.if_match())
         return Response({})
 
 
