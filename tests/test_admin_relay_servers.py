@@ -138,7 +138,11 @@ def test_credentials_and_a_secret_arn_together_get_a_clear_message(browser):
         None: [
             "SMTP credentials come from one place: a stored username and password, or a "
             "Secret ARN, not both"
-        ]
+        ],
+        # The page never sends a password back: it says so (tests/test_admin_typed_credentials).
+        "destination_password": [
+            "Type the password again: it is not sent back with a form that has errors."
+        ],
     }
     assert b"one_credential_source" not in page.content
     assert not RelayServer.objects.exists()

@@ -212,12 +212,30 @@ class RelayServerForm(VirtualMtaForm):
 
     def clean(self):
         cleaned = super().clean()
+        typed = bool(self.data.get(self.add_prefix("destination_password")))
         if cleaned.get("clear_credentials"):
+            if typed or "destination_username" in self.changed_data:
+                self.add_error(
+                    "clear_credentials",
+                    "Clear stored credentials, or give new ones: not both at once.",
+                )
             cleaned["destination_username"] = None
             cleaned["destination_password"] = None
         elif not cleaned.get("destination_password"):
             cleaned["destination_password"] = self.instance.destination_password
         return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        # A password field is never sent back to the browser (the page never contains one): a
+        # form that comes back with an error says so at the field, rather than letting the next
+        # save go through without the password the operator typed.
+        if self._errors and self.data.get(self.add_prefix("destination_password")):
+            if "destination_password" not in self._errors:
+                self.add_error(
+                    "destination_password",
+                    "Type the password again: it is not sent back with a form that has errors.",
+                )
 
     def service_data(self):
         """What the operator wrote: a blank password, and a username left as it was, are not
@@ -502,9 +520,12 @@ class RelayServerAdmin(ProbeAction, ReferencePanels, RelayMailManagerFields, Vir
         """Who may not change the relay reads its page with every field as text: the password
         is then "set" or "not set", never its value (whatever other permission they hold)."""
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
+        if obj is None:  # nothing stored to clear yet
+            shown = {"clear_credentials": None}
+        elif self.has_change_permission(request, obj):
             return fieldsets
-        shown = {"destination_password": "stored_password", "clear_credentials": None}
+        else:
+            shown = {"destination_password": "stored_password", "clear_credentials": None}
         return [
             (
                 title,

@@ -40,7 +40,11 @@ def test_a_bad_port_is_refused_at_its_field_then_the_fixed_relay_is_saved_listed
 
     port_row = page.locator(".form-row.field-destination_port")
     expect(port_row.locator(".errorlist")).to_have_text("must be an integer from 1 to 65535")
-    expect(page.locator(".errorlist")).to_have_count(1)  # no other field, nothing above the form
+    # Nothing above the form; besides the port, only the password's row, asking for it again.
+    expect(page.locator(".errorlist")).to_have_count(2)
+    expect(page.locator(".form-row.field-destination_password .errorlist")).to_have_text(
+        "Type the password again: it is not sent back with a form that has errors."
+    )
     expect(page.locator(".errornote")).to_be_visible()
     assert not RelayServer.objects.filter(name="relay-browser").exists()
 
