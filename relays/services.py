@@ -42,13 +42,61 @@ class Routes:
     """A routing rule's routes as written in one request, resolved and checked before saving.
 
     `default` is the default route's targets (or None: unchanged); `overrides` the whole new
-    list of domain overrides (or None: unchanged). Everything is read once up front and matched
-    in memory, so the work grows linearly with the request, never with overrides x overrides.
+    list of domain overrides, or a `Routes.Window` of it (or None: unchanged). Everything is
+    read once up front and matched in memory, so the work grows linearly with the request,
+    never with overrides x overrides.
+
+    A route may name the same VirtualMTA more than once (the API always took it, and a
+    GreenArrow client's PUT may carry it back): each row is kept as written, and delivery
+    (relays.resolution) adds the portions up.
     """
+
+    class Window:
+        """A run of the rule's override list replaced, every other override kept as stored:
+        what an editor showing the overrides a page at a time writes.
+
+        `start` is where the run began in the list and `shown` the ids it held when read;
+        `overrides` (complete, as in a whole list, `id` for those kept) replace it. Expanded
+        against the list as stored while the write holds the rule's lock, and refused when
+        those ids are no longer there in that order (the list was written since), so a save
+        never lands on other overrides than the ones shown, nor drops one it never showed."""
+
+        def __init__(self, start, shown, overrides):
+            self.start, self.shown, self.overrides = start, list(shown), list(overrides)
+
+        def whole_list(self, stored):
+            """The whole new list, given `stored` (the rule's overrides as stored, in order)."""
+            end = self.start + len(self.shown)
+            if [o.id for o in stored[self.start : end]] != self.shown:
+                raise ValidationFailed(
+                    [
+                        "domain_overrides were changed since they were read (the ones shown "
+                        "are no longer at their place in the list): read them again"
+                    ]
+                )
+            kept = [
+                {
+                    "id": o.id,
+                    "domain_list": o.domain_list,
+                    "randomization_type": o.randomization_type,
+                    "deliver_through": [
+                        {
+                            "virtual_mta": {"id": t.virtual_mta_id, "name": None},
+                            "portion_of_mail": t.portion_of_mail,
+                        }
+                        for t in o.deliver_through.all()
+                    ],
+                }
+                for o in stored
+            ]
+            return kept[: self.start] + self.overrides + kept[end:]
 
     def __init__(self, rule, default_targets, overrides):
         self.rule = rule
         self.default = default_targets
+        self._stored = None
+        if isinstance(overrides, Routes.Window):
+            overrides = overrides.whole_list(self._stored_overrides())
         self.overrides = overrides
         refs = [
             (f"{path}[{j}].virtual_mta", item["virtual_mta"])
@@ -61,6 +109,11 @@ class Routes:
         except ValidationFailed as error:
             problems += error.messages
         if overrides is not None:
+            if len(overrides) > v.MAX_OVERRIDES_PER_RULE:
+                # The API's serializer says so first; a window could grow the list past it.
+                problems.append(
+                    f"domain_overrides must have at most {v.MAX_OVERRIDES_PER_RULE} items"
+                )
             problems += self._match_overrides()
             problems += self._duplicate_domains()
         if problems:
@@ -89,11 +142,18 @@ class Routes:
             for path, items in self._routes()
         ]
 
+    def _stored_overrides(self):
+        """The rule's overrides as stored, in order, with their domains and targets (read once)."""
+        if self._stored is None:
+            self._stored = (
+                []
+                if self.rule.id is None
+                else list(self.rule.domain_overrides.prefetch_related("domains", "deliver_through"))
+            )
+        return self._stored
+
     def _existing_overrides(self):
-        if self.rule.id is None:
-            return {}
-        overrides = self.rule.domain_overrides.prefetch_related("domains", "deliver_through")
-        return {o.id: o for o in overrides}
+        return {o.id: o for o in self._stored_overrides()}
 
     def _match_overrides(self):
         """Which existing override each new one updates: the one its `id` names, or else an

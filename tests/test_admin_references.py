@@ -230,7 +230,7 @@ def test_a_change_page_runs_a_fixed_number_of_queries(browser, model, django_ass
     else:
         record = RoutingRuleFactory(targets=[(target, 1)])
         add_override(record, ["example.com"], [(target, 1)])
-        expected = 22
+        expected = 21
     # Referrers are named from one query, not one each. "Effective delivery" reads each node
     # of the delivery graph once (bounded by the hop and target limits): here 2 or 3 of them.
     RelayServerFactory.create_batch(20, redirect=record)

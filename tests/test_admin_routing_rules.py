@@ -6,7 +6,8 @@ anything is refused."""
 import pytest
 from django import forms
 
-from relays.models import AuditEntry, RoutingRule
+from relays.admin.routing_rules import page_starts
+from relays.models import AuditEntry, DeliverThrough, DomainOverride, OverrideDomain, RoutingRule
 from tests.factories import RelayServerFactory, RoutingRuleFactory, UserFactory, add_override
 
 ADD = "/admin/relays/routingrule/add/"
@@ -19,7 +20,7 @@ def change_page(rule):
 def submitted(page, **changes):
     """What a browser sends back for the page as shown (every field's value), with `changes`."""
     editor = page.context["editor"]
-    forms_shown = [editor.form]
+    forms_shown = [editor.form, *([editor.window] if editor.window is not None else [])]
     for formset in [editor.default, editor.overrides, *editor.overrides.routes]:
         forms_shown += [formset.management_form, *formset.forms]
     data = {}
@@ -359,3 +360,187 @@ def test_the_page_shows_what_uses_the_rule_and_where_its_mail_goes(browser, rule
     panels = dict(page.context["panels"])
     assert "75.0%" in panels["Effective delivery"]
     assert "Mail to example.com" in panels["Effective delivery"]
+
+
+# --- large rules: a page of overrides at a time ---------------------------------------------
+
+
+def make_overrides(rule, count, targets):
+    """Append `count` overrides (`d{n}.example`, each over every one of `targets` with portion
+    1), written in bulk as the service writes them."""
+    start = rule.domain_overrides.count()
+    overrides = DomainOverride.objects.bulk_create(
+        DomainOverride(rule=rule, position=start + n, randomization_type="random")
+        for n in range(count)
+    )
+    OverrideDomain.objects.bulk_create(
+        OverrideDomain(override=o, rule=rule, position=0, domain=f"d{o.position}.example")
+        for o in overrides
+    )
+    DeliverThrough.objects.bulk_create(
+        DeliverThrough(rule=rule, override=o, position=j, virtual_mta=t, portion_of_mail=1)
+        for o in overrides
+        for j, t in enumerate(targets)
+    )
+
+
+@pytest.fixture
+def long_rule(relays):
+    """rule-long: a default route and 45 overrides d0.example ... d44.example (three pages)."""
+    rule = RoutingRuleFactory(name="rule-long", targets=[(relays[0], 1)])
+    make_overrides(rule, 45, [relays[1]])
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("sizes", "starts"),
+    [
+        ([], [0]),
+        ([1] * 20, [0]),
+        ([1] * 45, [0, 20, 40]),
+        ([20] * 1000, list(range(0, 1000, 20))),
+        # At most 400 targets a page, unless one override alone has more.
+        ([100] * 9, [0, 4, 8]),
+        ([1, 399, 1, 100, 100], [0, 2]),
+    ],
+)
+def test_a_page_holds_at_most_20_overrides_and_400_targets(sizes, starts):
+    assert page_starts(sizes) == starts
+
+
+def test_a_rule_of_1000_overrides_of_20_targets_is_shown_a_page_at_a_time(
+    browser, django_assert_max_num_queries
+):
+    """The finding: shown whole, this rule was a page of 27 MB taking 25 s."""
+    targets = RelayServerFactory.create_batch(20)
+    rule = RoutingRuleFactory(name="rule-big", targets=[(targets[0], 1)])
+    make_overrides(rule, 1000, targets)
+
+    with django_assert_max_num_queries(45):
+        first = browser.get(change_page(rule))
+    last = browser.get(f"{change_page(rule)}?overrides_page=50")
+
+    assert first.status_code == last.status_code == 200
+    assert len(first.content) < 600_000
+    editor = first.context["editor"]
+    assert (editor.page, editor.pages, editor.shown_range) == (1, 50, (1, 20))
+    assert [form["domains"].value() for form in editor.overrides][:2] == [
+        "d0.example",
+        "d1.example",
+    ]
+    assert "Domain overrides 1\u201320 of 1000" in first.content.decode()
+    assert last.context["editor"].shown_range == (981, 1000)
+    assert "Domain override 1000 <small>" in last.content.decode()
+
+
+def test_a_save_from_a_page_writes_its_overrides_and_keeps_every_other(browser, admin, long_rule):
+    before = routes_through_api(admin, long_rule.pk)[2]
+    url = f"{change_page(long_rule)}?overrides_page=2"
+    page = browser.get(url)
+
+    saved = browser.post(
+        url,
+        submitted(
+            page,
+            _continue="1",
+            **{"overrides-0-domains": "changed.example", "overrides-1-DELETE": "on"},
+        ),
+    )
+
+    assert saved.status_code == 302, saved.context and saved.context["editor"].form.errors
+    assert saved["Location"] == url
+    after = routes_through_api(admin, long_rule.pk)[2]
+    assert after == [
+        *before[:20],
+        (before[20][0], ["changed.example"], *before[20][2:]),
+        *before[22:],
+    ]
+
+
+def test_a_page_whose_overrides_moved_since_it_was_read_is_refused(browser, admin, long_rule):
+    url = f"{change_page(long_rule)}?overrides_page=2"
+    page = browser.get(url)
+    stored = admin.get(f"/routing_rules/{long_rule.pk}").json()["data"]["routing_rule"]
+    # Meanwhile a script drops the first override: every later one moves up a place.
+    moved = admin.put(
+        f"/routing_rules/{long_rule.pk}",
+        {"routing_rule": {"domain_overrides": stored["domain_overrides"][1:]}},
+    )
+    assert moved.status_code == 200
+    before = routes_through_api(admin, long_rule.pk)
+
+    refused = browser.post(url, submitted(page, **{"overrides-0-domains": "changed.example"}))
+
+    assert refused.status_code == 200
+    assert refused.context["editor"].form.non_field_errors() == [
+        "domain_overrides were changed since they were read (the ones shown are no longer at "
+        "their place in the list): read them again"
+    ]
+    assert b"errornote" in refused.content
+    assert routes_through_api(admin, long_rule.pk) == before
+
+
+def test_an_override_a_script_adds_while_the_page_is_open_is_kept(browser, admin, rule, relays):
+    """The page sends the overrides it showed, and the save replaces only those: an override
+    written meanwhile through the API is not silently deleted by a save that never showed it."""
+    page = browser.get(change_page(rule))
+    stored = admin.get(f"/routing_rules/{rule.pk}").json()["data"]["routing_rule"]
+    added = {
+        "domains": ["added.example"],
+        "randomization_type": "random",
+        "deliver_through": [{"virtual_mta": {"name": "ses-01"}, "portion_of_mail": 1}],
+    }
+    admin.put(
+        f"/routing_rules/{rule.pk}",
+        {"routing_rule": {"domain_overrides": [*stored["domain_overrides"], added]}},
+    )
+
+    saved = browser.post(
+        change_page(rule), submitted(page, **{"overrides-0-domains": "one.example"})
+    )
+
+    assert saved.status_code == 302
+    overrides = routes_through_api(admin, rule.pk)[2]
+    assert [o[1] for o in overrides] == [["one.example"], ["*.example.net"], ["added.example"]]
+
+
+def test_a_refusal_about_an_override_on_another_page_is_shown_above_the_form(
+    browser, admin, long_rule
+):
+    before = routes_through_api(admin, long_rule.pk)
+    page = browser.get(change_page(long_rule))
+
+    # d30.example is listed by override 31, on page 2: the service reports it there.
+    refused = browser.post(
+        change_page(long_rule), submitted(page, **{"overrides-1-domains": "d30.example"})
+    )
+
+    assert refused.status_code == 200
+    assert refused.context["editor"].form.non_field_errors() == [
+        "domain_overrides[30].domains[0] d30.example is already listed in domain_overrides[1]"
+    ]
+    assert routes_through_api(admin, long_rule.pk) == before
+
+
+def test_a_forged_page_record_is_refused_not_a_500(browser, admin, rule):
+    before = routes_through_api(admin, rule.pk)
+    page = browser.get(change_page(rule))
+
+    refused = browser.post(change_page(rule), submitted(page, **{"window-shown": "1,x"}))
+    cut = browser.post(change_page(rule), submitted(page, **{"window-start": None}))
+
+    for response in (refused, cut):
+        assert response.status_code == 200
+        assert response.context["editor"].window_errors() == [
+            "The page was not sent whole: open it again."
+        ]
+        assert b"The page was not sent whole" in response.content
+    assert routes_through_api(admin, rule.pk) == before
+
+
+@pytest.mark.parametrize("page", ["0", "4", "99999", "x", "-1", "\uff11"])
+def test_a_page_number_out_of_range_shows_the_nearest_page(browser, long_rule, page):
+    shown = browser.get(f"{change_page(long_rule)}?overrides_page={page}")
+
+    assert shown.status_code == 200
+    assert shown.context["editor"].page in (1, 3)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from relays import services
 from relays import validators as v
 from relays.models import RoutingRule
-from relays.resolution import delivery_paths
+from relays.resolution import Store, delivery_paths
 from tests.factories import IpAddressFactory, RelayServerFactory
 from tests.properties import examples, rolled_back
 
@@ -140,6 +140,20 @@ def test_shares_are_the_exact_products_of_portions_merged_per_final_path(db, nod
                     share, paused = expected[index[path.virtual_mta.id]]
                     assert abs(path.share - float(share)) <= TOLERANCE, (path, float(share))
                     assert path.paused == paused
+
+
+@examples(20)
+@given(delivery_graphs())
+def test_walks_sharing_a_store_answer_what_walks_of_their_own_answer(db, nodes):
+    """The paths below each node are remembered in the Store (per domain only where an override
+    below decides): every start and domain, asked in any order through one Store, gets exactly
+    the answer of a fresh walk."""
+    with rolled_back():
+        made = build(nodes)
+        store = Store()
+        for domain in (DOMAIN, None, "example.org", DOMAIN):
+            for vmta in reversed(made):
+                assert delivery_paths(vmta, domain, store) == delivery_paths(vmta, domain)
 
 
 @examples(25)

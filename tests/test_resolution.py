@@ -2,7 +2,8 @@
 
 import pytest
 
-from relays.resolution import delivery_paths, domain_matches
+from relays.models import VirtualMta
+from relays.resolution import Store, delivery_paths, domain_matches
 from tests.factories import IpAddressFactory, RelayServerFactory, RoutingRuleFactory, add_override
 
 
@@ -48,6 +49,52 @@ def test_a_domain_override_applies_to_its_domains_only(db):
     assert summary(delivery_paths(rule, "mail.example.com")) == [("b", 1.0, False)]
     assert summary(delivery_paths(rule, "example.org")) == [("a", 1.0, False)]
     assert summary(delivery_paths(rule)) == [("a", 1.0, False)]
+
+
+def test_a_target_named_twice_in_a_route_receives_its_portions_added_up(db):
+    a, b = IpAddressFactory(name="a"), IpAddressFactory(name="b")
+    rule = RoutingRuleFactory(targets=[(a, 1), (b, 4), (a, 3)])
+
+    assert summary(delivery_paths(rule)) == [("a", 0.5, False), ("b", 0.5, False)]
+
+
+def test_walks_sharing_a_store_keep_each_domain_s_own_route_below_rules_without_overrides(db):
+    """Paths are remembered per node, and per domain where a domain override below decides."""
+    a, b = IpAddressFactory(name="a"), IpAddressFactory(name="b")
+    inner = RoutingRuleFactory(name="inner", targets=[(a, 1)])
+    add_override(inner, ["example.com"], [(b, 1)])
+    plain = RoutingRuleFactory(name="plain", targets=[(a, 1)])
+    outer = RoutingRuleFactory(name="outer", targets=[(inner, 1), (plain, 1)])
+    store = Store()
+
+    assert summary(delivery_paths(outer, "example.com", store)) == [
+        ("a", 0.5, False),
+        ("b", 0.5, False),
+    ]
+    assert summary(delivery_paths(outer, "example.org", store)) == [("a", 1.0, False)]
+    assert summary(delivery_paths(outer, None, store)) == [("a", 1.0, False)]
+    assert summary(delivery_paths(inner, "example.com", store)) == [("b", 1.0, False)]
+
+
+def test_a_loop_written_past_the_services_is_a_value_error_not_an_endless_walk(db):
+    """The write services refuse loops; a loop in the database all the same (older data, SQL)
+    stops the walk, also when a Store already holds the paths of part of the graph."""
+    ip = IpAddressFactory(name="ip")
+    relay = RelayServerFactory(name="relay")
+    rule = RoutingRuleFactory(name="rule", targets=[(ip, 1), (relay, 1)])
+    VirtualMta.objects.filter(pk=relay.pk).update(redirect=rule)
+    store = Store()
+    assert summary(delivery_paths(ip, store=store)) == [("ip", 1.0, False)]
+
+    with pytest.raises(ValueError, match="delivery loop through rule"):
+        delivery_paths(rule, store=store)
+    with pytest.raises(ValueError, match="delivery loop through relay"):
+        delivery_paths(relay, store=store)
+
+
+def test_a_rule_whose_route_is_empty_delivers_nowhere(db):
+    """Older data: the services refuse an empty route."""
+    assert delivery_paths(RoutingRuleFactory(targets=[])) == []
 
 
 @pytest.mark.parametrize(

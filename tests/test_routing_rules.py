@@ -1,6 +1,7 @@
 import pytest
 
 from relays.models import DeliverThrough, DomainOverride, RoutingRule
+from relays.resolution import delivery_paths
 from tests.conftest import error, ok
 from tests.factories import IpAddressFactory, RelayServerFactory, RoutingRuleFactory, add_override
 
@@ -151,6 +152,36 @@ def test_what_get_answered_can_be_put_back_unchanged(admin, paths):
     response = admin.put(f"/routing_rules/{rule.id}", got)
 
     assert response.json()["data"] == got
+
+
+def test_a_route_may_name_a_target_twice_and_its_portions_add_up(admin, paths):
+    """Not refused (a GreenArrow client's PUT of what it read may carry it): the rows are kept
+    as written, and delivery merges them, walking the target once (README, "Routing rules")."""
+    ip, relay, _ = paths
+    route = [target(relay, 1), target(ip, 2), target(relay, 1)]
+
+    response = admin.post(
+        "/routing_rules",
+        {
+            "routing_rule": {
+                "name": "rr-1",
+                "default": {"randomization_type": "random", "deliver_through": route},
+            }
+        },
+    )
+
+    assert response.status_code == 200, response.json()
+    rule = RoutingRule.objects.get(name="rr-1")
+    assert response.json()["data"]["routing_rule"]["default"]["deliver_through"] == [
+        answered(relay, 1.0),
+        answered(ip, 2.0),
+        answered(relay, 1.0),
+    ]
+    assert DeliverThrough.objects.filter(rule=rule).count() == 3
+    assert [(p.virtual_mta.id, p.share) for p in delivery_paths(rule)] == [
+        (ip.id, 0.5),
+        (relay.id, 0.5),
+    ]
 
 
 def test_an_override_id_of_another_rule_is_refused(admin, paths, unchanged):

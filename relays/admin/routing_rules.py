@@ -6,14 +6,21 @@ override's id as the API does.
 A route's targets nest inside each override, which the admin's inlines cannot save through a
 service; so the rule's add and change pages are one editor: a form for the rule, a formset per
 route, each written as the API's request data and checked by the service as a whole.
+
+A rule may hold 1,000 overrides of 100 targets: the editor shows them a page at a time
+(`?overrides_page=N`, see `page_starts`), and a save replaces only the overrides its page
+showed, every other one kept as stored (relays.services.Routes.Window, which refuses the save
+when those overrides moved since the page was read, rather than write over others).
 """
 
 import re
+from bisect import bisect_right
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Prefetch
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.forms.utils import ErrorDict
 from django.http import HttpResponseRedirect
@@ -53,16 +60,13 @@ class RuleForm(forms.Form):
 
 
 class TargetForm(forms.Form):
+    # No help texts: a row shows none (the route's description says what a portion is), and
+    # each would add an aria-describedby to every one of up to 2,000 rows of a page.
     virtual_mta = TargetField(
-        DeliverThrough._meta.get_field("virtual_mta"),
-        label="Deliver through",
-        help_text="Type a name to search.",
+        DeliverThrough._meta.get_field("virtual_mta"), label="Deliver through"
     )
     portion_of_mail = forms.FloatField(
-        label="Portion",
-        validators=[v.portion],
-        error_messages={"invalid": v.PORTION_MESSAGE},
-        help_text="A weight: the share is this portion over the route's total.",
+        label="Portion", validators=[v.portion], error_messages={"invalid": v.PORTION_MESSAGE}
     )
 
 
@@ -202,6 +206,46 @@ class Overrides(forms.BaseFormSet):
 
 OverrideFormSet = _ordered_list(OverrideForm, Overrides, 0, v.MAX_OVERRIDES_PER_RULE)
 
+# A page of the editor holds at most OVERRIDES_PER_PAGE domain overrides and, unless one
+# override alone has more, TARGET_ROWS_PER_PAGE targets: about 500 KB at most, where a rule of
+# 1,000 overrides of 20 targets was one page of 27 MB.
+OVERRIDES_PER_PAGE = 20
+TARGET_ROWS_PER_PAGE = 400
+PAGE = "overrides_page"
+
+
+def page_starts(sizes):
+    """Where each page starts in the list of overrides, given each override's number of
+    targets, in order; [0] when all fit on one page (or there are none)."""
+    starts, count, rows = [0], 0, 0
+    for i, size in enumerate(sizes):
+        if count == OVERRIDES_PER_PAGE or (count and rows + size > TARGET_ROWS_PER_PAGE):
+            starts.append(i)
+            count, rows = 0, 0
+        count, rows = count + 1, rows + size
+    return starts
+
+
+class WindowForm(forms.Form):
+    """Which overrides the page shows: where they start in the rule's list and their ids as
+    read, so that the save replaces those and keeps the others (relays.services.Routes.Window)."""
+
+    start = forms.IntegerField(min_value=0, max_value=v.MAX_OVERRIDES_PER_RULE)
+    shown = forms.CharField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="window", **kwargs)
+        for field in self.fields.values():
+            field.widget = forms.HiddenInput()
+            field.error_messages["required"] = "The page was not sent whole: open it again."
+
+    def clean_shown(self):
+        ids = [i for i in self.cleaned_data["shown"].split(",") if i]
+        if len(ids) > OVERRIDES_PER_PAGE or not all(v.is_record_id(i) for i in ids):
+            raise forms.ValidationError("The page was not sent whole: open it again.")
+        return [int(i) for i in ids]
+
+
 ADD_OVERRIDE, ADD_TARGETS = "_add_override", "_add_targets"
 ROWS_ADDED = 3
 _PATH = re.compile(
@@ -210,14 +254,38 @@ _PATH = re.compile(
 
 
 class RuleEditor:
-    """The rule form, the default route and the overrides, written through the service."""
+    """The rule form, the default route and a page of the overrides (all of them for a new
+    rule), written through the service.
 
-    def __init__(self, rule, data=None):
+    `page` (1-based, from the URL) picks the overrides shown; a posted page says itself which
+    it showed (`window`)."""
+
+    def __init__(self, rule, data=None, page=1):
         self.rule = rule
-        initial = _initial(rule) if rule is not None else {}
         self.adding_rows = data is not None and (ADD_OVERRIDE in data or ADD_TARGETS in data)
         if self.adding_rows:
             data = _more_rows(data)
+        sizes = []
+        if rule is not None:
+            targets = rule.domain_overrides.annotate(targets=Count("deliver_through"))
+            sizes = list(targets.values_list("targets", flat=True))
+        self.total, self.starts = len(sizes), page_starts(sizes)
+        self.pages = len(self.starts)
+        page = min(max(page, 1), self.pages)
+        self.start = self.starts[page - 1]
+        end = self.starts[page] if page < self.pages else self.total
+        self.window, initial = None, {}
+        if rule is not None and data is not None:
+            self.window = WindowForm(data)
+            if self.window.is_valid():  # the page posted says which overrides it showed
+                self.start = self.window.cleaned_data["start"]
+                end = self.start + len(self.window.cleaned_data["shown"])
+            initial = _initial(rule, self.start, end)
+        elif rule is not None:
+            initial = _initial(rule, self.start, end)
+            shown = ",".join(str(o["id"]) for o in initial["overrides"])
+            self.window = WindowForm(initial={"start": self.start, "shown": shown})
+        self.page = bisect_right(self.starts, self.start)
         self.form = RuleForm(data, initial=initial.get("rule"))
         self.default = TargetFormSet(data, prefix="default", initial=initial.get("default"))
         self.overrides = OverrideFormSet(data, prefix="overrides", initial=initial.get("overrides"))
@@ -257,17 +325,48 @@ class RuleEditor:
 
     def is_valid(self):
         valid = [self.form.is_valid(), self.default.is_valid(), self.overrides.is_valid()]
+        if self.window is not None:
+            valid.append(self.window.is_valid())
         return all(valid)
+
+    def window_errors(self):
+        """Why the page's own record of what it showed was refused (a forged or cut post)."""
+        if self.window is None or not self.window.is_bound:
+            return []
+        return sorted({m for messages in self.window.errors.values() for m in messages})
+
+    def pager(self):
+        """The page numbers to link to, around the page shown, None where some are left out."""
+        if self.pages == 1:
+            return []
+        wanted = sorted(
+            {1, self.page - 1, self.page, self.page + 1, self.pages} - {0, self.pages + 1}
+        )
+        numbers = []
+        for n in wanted:
+            if numbers and n > numbers[-1] + 1:
+                numbers.append(None)
+            numbers.append(n)
+        return numbers
+
+    @property
+    def shown_range(self):
+        """(first, last) override numbers on the page (1-based), as the headings count."""
+        return self.start + 1, self.start + len(self.overrides.forms)
 
     def save(self):
         """Create or update through the service (which audits); the stored rule. A refusal
         (RelayError) puts each message where its API path points."""
         self._overrides = self.overrides.overrides()
         self._default = self.default.targets()
+        overrides = [data for data, _, _ in self._overrides]
+        if self.rule is not None:
+            window = self.window.cleaned_data
+            overrides = services.Routes.Window(window["start"], window["shown"], overrides)
         data = {
             **self.form.cleaned_data,
             "default_deliver_through": [target for target, _ in self._default],
-            "domain_overrides": [data for data, _, _ in self._overrides],
+            "domain_overrides": overrides,
         }
         try:
             if self.rule is None:
@@ -289,7 +388,11 @@ class RuleEditor:
         override, attribute, row = found.groups()
         if override is None:
             return self._show_in_route(self.default, self._default, row, message)
-        _, form, route = self._overrides[int(override)]
+        # The service numbers the whole list; this page holds its overrides from `start`.
+        shown = int(override) - (self.start if self.rule is not None else 0)
+        if not 0 <= shown < len(self._overrides):
+            return self.form.add_error(None, message)  # an override on another page
+        _, form, route = self._overrides[shown]
         if attribute == "deliver_through":
             return self._show_in_route(route, route.targets(), row, message)
         if attribute == "domains":
@@ -326,16 +429,20 @@ def _more_rows(data):
     return data
 
 
-def _initial(rule):
+def _initial(rule, start, end):
+    """The rule as stored, with its overrides from `start` to `end` (excluded)."""
+
     def targets(rows):
         return [
             {"virtual_mta": t.virtual_mta_id, "portion_of_mail": t.portion_of_mail} for t in rows
         ]
 
-    overrides = list(rule.domain_overrides.prefetch_related("domains", "deliver_through"))
+    overrides = list(
+        rule.domain_overrides.prefetch_related("domains", "deliver_through")[start:end]
+    )
     return {
         "rule": {"name": rule.name, "default_randomization_type": rule.default_randomization_type},
-        "default": targets(rule.deliver_through.filter(override=None)),
+        "default": targets(rule.default_deliver_through),
         "overrides": [
             {
                 "id": o.id,
@@ -357,7 +464,15 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
     editor_template = "admin/relays/routingrule/editor.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("deliver_through__virtual_mta")
+        # The list shows the default route and counts the overrides, and so does no more than
+        # that: a rule's 1,000 overrides of 20 targets are 20,000 rows neither page shows.
+        default = DeliverThrough.objects.filter(override=None).select_related("virtual_mta")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(override_count=Count("domain_overrides"))
+            .prefetch_related(Prefetch("deliver_through", default))
+        )
 
     @admin.display(description="Default route")
     def default_route(self, rule):
@@ -376,7 +491,7 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
 
     @admin.display(description="Domain overrides")
     def domain_override_count(self, rule):
-        return len({t.override_id for t in rule.deliver_through.all()} - {None})
+        return rule.override_count
 
     def add_view(self, request, form_url="", extra_context=None):
         return self.editor_view(request, None)
@@ -400,7 +515,12 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
         if request.method == "POST" and not editable:
             raise PermissionDenied
 
-        editor = RuleEditor(rule, request.POST if request.method == "POST" else None)
+        page = request.GET.get(PAGE, "")
+        editor = RuleEditor(
+            rule,
+            request.POST if request.method == "POST" else None,
+            int(page) if page.isascii() and page.isdigit() and len(page) < 5 else 1,
+        )
         if not editable:
             editor.disable()
         elif (
@@ -409,7 +529,7 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
             and editor.is_valid()
             and (saved := self._save(request, editor)) is not None
         ):
-            return self._saved(request, saved, rule is None)
+            return self._saved(request, saved, rule is None, editor.page)
         return TemplateResponse(
             request,
             self.editor_template,
@@ -434,6 +554,7 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
                 if rule
                 else [],
                 "max_targets": v.MAX_TARGETS_PER_ROUTE,
+                "page_parameter": PAGE,
             },
         )
 
@@ -449,7 +570,7 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
             self.log_change(request, saved, [{"changed": {"fields": ["routes"]}}])
         return saved
 
-    def _saved(self, request, rule, added):
+    def _saved(self, request, rule, added, page):
         self.message_user(
             request,
             format_html(
@@ -458,7 +579,8 @@ class RoutingRuleAdmin(ReferencePanels, VirtualMtaAdmin):
             messages.SUCCESS,
         )
         if "_continue" in request.POST:
-            return HttpResponseRedirect(reverse("admin:relays_routingrule_change", args=[rule.pk]))
+            url = reverse("admin:relays_routingrule_change", args=[rule.pk])
+            return HttpResponseRedirect(f"{url}?{PAGE}={page}" if page > 1 else url)
         return HttpResponseRedirect(reverse("admin:relays_routingrule_changelist"))
 
     def get_fieldsets(self, request, obj=None):
