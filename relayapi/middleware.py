@@ -12,7 +12,7 @@ import structlog
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
 
-from relayapi.clients import client_address
+from relayapi.clients import client_address, from_trusted_proxy
 
 log = structlog.get_logger("relayapi.request")
 
@@ -22,9 +22,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def request_id_for(request):
-    """The proxy's X-Request-Id when the deployment trusts its proxy and the value is sane;
-    otherwise a fresh one."""
-    if settings.RELAYAPI_TRUST_REQUEST_ID:
+    """The proxy's X-Request-Id when the deployment trusts its proxy's ids, the request comes
+    from that proxy (RELAYAPI_TRUSTED_PROXIES) and the value is sane; otherwise a fresh one.
+    Anyone else who reaches the app server directly gets an id of the app's making."""
+    if settings.RELAYAPI_TRUST_REQUEST_ID and from_trusted_proxy(request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         if REQUEST_ID.fullmatch(incoming):
             return incoming

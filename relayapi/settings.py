@@ -196,29 +196,46 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE")
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Reuse the proxy's X-Request-Id (when it has the shape of an id) instead of making a new one.
-# Only behind a proxy that sets or replaces the header: otherwise clients choose their own ids.
+# Only from RELAYAPI_TRUSTED_PROXIES, and only behind a proxy that sets or replaces the header.
 RELAYAPI_TRUST_REQUEST_ID = env_bool("RELAYAPI_TRUST_REQUEST_ID")
-# The reverse proxies (addresses or networks) whose X-Forwarded-For tells the client's address
-# (relayapi/clients.py). Empty: the connection's own address is the client's.
+# The reverse proxies whose X-Forwarded-For tells the client's address (relayapi/clients.py):
+# addresses, networks, or `unix` for gunicorn's Unix socket (the production path: only nginx
+# may open it). Empty: the connection's own address is the client's.
 RELAYAPI_TRUSTED_PROXIES = env_list("RELAYAPI_TRUSTED_PROXIES")
 for _proxy in RELAYAPI_TRUSTED_PROXIES:
     try:
-        ipaddress.ip_network(_proxy, strict=False)
+        if _proxy != "unix":
+            ipaddress.ip_network(_proxy, strict=False)
     except ValueError:
         raise ImproperlyConfigured(
-            f"RELAYAPI_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+            f"RELAYAPI_TRUSTED_PROXIES: {_proxy!r} is not an IP address, a network or `unix`"
         ) from None
 
 # Brute-force protection (relays/lockout.py): this many refused logins within the window lock
-# one (username, address) pair, and this many an address whatever the names, until enough of
-# them leave the window.
+# one (username, address) pair, this many an address whatever the names, and this many one
+# username whatever the addresses (IPv6 addresses count per /64), until enough of them leave
+# the window.
 RELAYAPI_LOGIN_FAILURE_LIMIT = int(os.environ.get("RELAYAPI_LOGIN_FAILURE_LIMIT", "10"))
 RELAYAPI_LOGIN_FAILURE_ADDRESS_LIMIT = int(
     os.environ.get("RELAYAPI_LOGIN_FAILURE_ADDRESS_LIMIT", "100")
 )
+RELAYAPI_LOGIN_FAILURE_ACCOUNT_LIMIT = int(
+    os.environ.get("RELAYAPI_LOGIN_FAILURE_ACCOUNT_LIMIT", "30")
+)
 RELAYAPI_LOGIN_FAILURE_WINDOW_SECONDS = int(
     os.environ.get("RELAYAPI_LOGIN_FAILURE_WINDOW_SECONDS", "60")
 )
+# At most this many password hashes at once on the machine (relays/password_slots.py), counted
+# by lock files in this directory; as many more logins may wait this long for one, the rest get
+# 429 without hashing. No directory: no bound (tests, runserver); deploy/gunicorn.conf.py gives
+# every gunicorn one.
+RELAYAPI_PASSWORD_HASH_SLOTS = int(
+    os.environ.get("RELAYAPI_PASSWORD_HASH_SLOTS") or max(1, (os.cpu_count() or 2) // 2)
+)
+RELAYAPI_PASSWORD_HASH_WAIT_SECONDS = float(
+    os.environ.get("RELAYAPI_PASSWORD_HASH_WAIT_SECONDS") or "2"
+)
+RELAYAPI_PASSWORD_HASH_SLOT_DIR = os.environ.get("RELAYAPI_PASSWORD_HASH_SLOT_DIR", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["relays.greenarrow.authentication.StaffBasicAuthentication"],

@@ -1,7 +1,9 @@
 """Brute force is stopped at all three doors: after 10 refused logins in a minute from one
 address, that (username, address) pair gets 429 until the minute has passed, without any
 password being checked; the same user from another address still gets in, and successful logins
-are never counted."""
+are never counted. After 30 in a minute from anywhere, the account's password is not checked
+afresh at the password doors, while credentials verified before keep working. IPv6 addresses
+count per /64."""
 
 import json
 from datetime import timedelta
@@ -26,8 +28,11 @@ from tests.factories import UserFactory
 
 ATTACKER = "198.51.100.7"
 ELSEWHERE = "203.0.113.9"
+BOTNET = [f"192.0.2.{n}" for n in range(1, 6)]
 LOCKED = "Too many failed logins from this address. Try again in 60 seconds."
+ACCOUNT_LOCKED = "Too many failed logins for this account. Try again in 60 seconds."
 ADMIN_LOCKED = "Too many failed logins from your address. Try again in 60 seconds."
+ADMIN_ACCOUNT_LOCKED = "Too many failed logins for this account. Try again in 60 seconds."
 
 
 class CountingHasher(MD5PasswordHasher):
@@ -147,15 +152,15 @@ def test_basic_a_locked_attempt_checks_no_password(sam, clock, hashes):
     assert hashes() == before + 1  # an attempt that is not locked is checked as usual
 
 
-def test_basic_a_first_login_costs_one_query_more_and_a_remembered_one_none(sam):
+def test_basic_a_first_login_costs_two_queries_more_and_a_remembered_one_none(sam):
     with CaptureQueriesContext(connection) as first:
         assert basic().status_code == 200
     with CaptureQueriesContext(connection) as remembered:
         assert basic().status_code == 200
 
     extra = [q["sql"] for q in first.captured_queries if "relays_loginfailure" in q["sql"]]
-    assert len(first) == len(remembered) + 1
-    assert len(extra) == 1 and extra[0].startswith("SELECT")
+    assert len(first) == len(remembered) + 2  # the address's failures, the account's
+    assert len(extra) == 2 and all(sql.startswith("SELECT") for sql in extra)
     assert not any("relays_loginfailure" in q["sql"] for q in remembered.captured_queries)
 
 
@@ -209,6 +214,74 @@ def test_basic_forwarded_for_is_ignored_unless_the_proxy_is_trusted(sam, clock, 
     assert from_behind(ELSEWHERE).status_code == 200
 
 
+# --- one account from many addresses ---
+
+
+def test_basic_an_account_tried_from_many_addresses_is_locked_after_30(sam, clock):
+    """The finding: 50 wrong passwords from 5 addresses in a minute were never throttled (each
+    address stayed at its pair limit of 10)."""
+    statuses = [basic(password="wrong", address=a).status_code for a in BOTNET for _ in range(10)]
+
+    assert statuses == [401] * 30 + [429] * 20
+    assert LoginFailure.objects.count() == 30  # refused by the lock: not counted
+
+
+def test_basic_a_locked_account_refuses_a_fresh_check_from_anywhere(sam, clock, hashes):
+    for address in BOTNET[:3]:
+        fail_basic(10, address=address)
+    before = hashes()
+
+    response = basic(address=ELSEWHERE)
+
+    assert response.status_code == 429
+    assert response.json() == error("invalid_request", ACCOUNT_LOCKED)
+    assert response["Retry-After"] == "60"
+    assert hashes() == before
+    assert basic("alice", "wrong", address=ELSEWHERE).status_code == 401  # other names: as usual
+
+
+def test_basic_a_remembered_password_works_while_its_account_is_locked(sam, clock):
+    """The documented choice: the real user keeps working while attackers elsewhere hold the
+    account's lock, when this process verified their password before (no hash needed)."""
+    assert basic(address=ELSEWHERE).status_code == 200
+    for address in BOTNET[:3]:
+        fail_basic(10, address=address)
+
+    assert basic(address=ELSEWHERE).status_code == 200
+    assert basic(address=BOTNET[4]).status_code == 200  # the cache is keyed by credentials
+    verified.clear()  # another worker, or the entry expired: a fresh check
+    assert basic(address=ELSEWHERE).json() == error("invalid_request", ACCOUNT_LOCKED)
+
+
+def test_basic_the_account_lock_ends_with_the_window(sam, clock, settings):
+    settings.RELAYAPI_LOGIN_FAILURE_ACCOUNT_LIMIT = 20
+    fail_basic(10, address=BOTNET[0])
+    clock.advance(30)
+    fail_basic(10, address=BOTNET[1])
+
+    assert basic(address=ELSEWHERE)["Retry-After"] == "30"
+    clock.advance(30)
+    assert basic(address=ELSEWHERE).status_code == 200
+
+
+# --- IPv6 ---
+
+
+def test_ipv6_addresses_count_per_64(sam, clock):
+    for n in range(10):
+        assert basic(password="wrong", address=f"2001:db8:1:2::{n:x}").status_code == 401
+
+    assert basic(address="2001:db8:1:2:ffff:ffff:ffff:ffff").status_code == 429
+    assert basic(address="2001:db8:1:3::1").status_code == 200
+    assert set(LoginFailure.objects.values_list("address", flat=True)) == {"2001:db8:1:2::"}
+
+
+def test_an_ipv4_client_over_ipv6_counts_as_its_ipv4_address(sam, clock):
+    fail_basic(10, address="::ffff:198.51.100.7")
+
+    assert basic(address=ATTACKER).status_code == 429
+
+
 # --- the admin login form ---
 
 
@@ -253,6 +326,21 @@ def test_admin_a_successful_login_is_not_counted(sam, clock):
     assert admin_login().status_code == 302  # 12 successes and 9 failures: under the limit
     admin_login(password="wrong")
     assert admin_login().status_code == 429
+
+
+def test_admin_a_locked_account_refuses_new_logins_but_not_open_sessions(sam, clock):
+    session = Client()
+    session.force_login(sam)
+    for address in BOTNET[:3]:
+        for _ in range(10):
+            admin_login(password="wrong", address=address)
+
+    page = admin_login(address=ELSEWHERE)
+
+    assert page.status_code == 429
+    assert page["Retry-After"] == "60"
+    assert ADMIN_ACCOUNT_LOCKED in page.content.decode()
+    assert session.get("/admin/").status_code == 200
 
 
 def test_failures_at_every_door_count_together(sam, clock):
@@ -325,6 +413,18 @@ def test_sigv4_successful_calls_and_malformed_ones_are_not_counted(key, clock):
     for _ in range(10):
         mm_call(key, "x" * 40)
     assert mm_call(key).status_code == 429  # while wrong signatures do count
+
+
+def test_sigv4_a_key_is_not_locked_by_failures_from_many_addresses(key, clock):
+    """Documented choice: an access key's secret cannot be guessed (40 random characters), so
+    Mail Manager is not subject to the account limit, and knowing a key id is not enough to
+    lock its owner out."""
+    for address in BOTNET:
+        for _ in range(10):
+            mm_call(key, "x" * 40, address=address)
+
+    assert mm_call(key, address=BOTNET[0]).status_code == 429  # that pair is locked
+    assert mm_call(key, address=ELSEWHERE).status_code == 200
 
 
 def boto3_client(live_server, key_id, secret):

@@ -1,6 +1,7 @@
 """The client's address: the connection's own, unless it comes from a proxy the deployment
-trusts (RELAYAPI_TRUSTED_PROXIES); then the rightmost X-Forwarded-For entry that is not a
-trusted proxy."""
+trusts (RELAYAPI_TRUSTED_PROXIES: addresses, networks, or `unix` for gunicorn's Unix socket,
+whose connections gunicorn gives an empty REMOTE_ADDR); then the rightmost X-Forwarded-For entry
+that is not a trusted proxy."""
 
 import os
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import pytest
 from django.test import RequestFactory
 
-from relayapi.clients import client_address
+from relayapi.clients import client_address, from_trusted_proxy
 
 
 def address(remote, forwarded=None):
@@ -68,6 +69,38 @@ def test_a_connection_without_an_address_has_none(settings):
     assert address("") is None
 
 
+def test_a_trusted_unix_socket_is_the_proxy(settings):
+    settings.RELAYAPI_TRUSTED_PROXIES = ["unix"]
+
+    assert address("", "10.9.9.9, 203.0.113.9") == "203.0.113.9"
+    assert address("") is None  # nobody forwarded for it: no address known
+
+
+def test_with_the_unix_socket_trusted_a_loopback_connection_names_itself(settings):
+    """The finding: with 127.0.0.1 trusted, every local process that could open a TCP
+    connection to gunicorn was "the proxy" and chose its own address. Trusting the socket
+    (which only nginx may open) trusts nothing that comes over TCP."""
+    settings.RELAYAPI_TRUSTED_PROXIES = ["unix"]
+    forged = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.1")
+
+    assert client_address(forged) == "127.0.0.1"
+    assert not from_trusted_proxy(forged)
+    assert from_trusted_proxy(RequestFactory().get("/", REMOTE_ADDR=""))
+
+
+def test_the_socket_is_not_trusted_unless_named(settings):
+    settings.RELAYAPI_TRUSTED_PROXIES = ["127.0.0.1"]
+
+    assert address("", "203.0.113.9") is None
+    assert not from_trusted_proxy(RequestFactory().get("/", REMOTE_ADDR=""))
+
+
+def test_the_socket_and_networks_behind_it_form_one_chain(settings):
+    settings.RELAYAPI_TRUSTED_PROXIES = ["unix", "10.0.0.0/8"]
+
+    assert address("", "198.51.100.1, 203.0.113.9, 10.1.2.3") == "203.0.113.9"
+
+
 def test_a_trusted_proxy_that_is_not_an_address_stops_start_up():
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
@@ -82,6 +115,7 @@ def test_a_trusted_proxy_that_is_not_an_address_stops_start_up():
     )
 
     assert result.returncode != 0
-    assert "RELAYAPI_TRUSTED_PROXIES: 'nginx.internal' is not an IP address or network" in (
-        result.stderr
+    assert (
+        "RELAYAPI_TRUSTED_PROXIES: 'nginx.internal' is not an IP address, a network or `unix`"
+        in result.stderr
     )

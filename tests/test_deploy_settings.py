@@ -1,16 +1,22 @@
 """The production settings the README documents are the ones the deploy files carry, and
 `manage.py check --deploy` has nothing to warn about with exactly them."""
 
+import json
 import os
 import re
 import secrets
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from django.test import RequestFactory
+
+from relayapi.clients import client_address
+from relayapi.middleware import request_id_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,8 +66,10 @@ def test_the_systemd_env_file_carries_every_documented_setting():
 
 def test_compose_passes_every_documented_setting_with_the_documented_default():
     documented, carried = readme_production_settings(), compose_app_environment()
-    # The container listens on all of its interfaces (deploy/Containerfile sets BIND).
+    # The container listens on TCP (deploy/Containerfile sets BIND), so its proxy is an address,
+    # not the Unix socket (README "Who is the proxy").
     documented.pop("BIND")
+    documented.pop("RELAYAPI_TRUSTED_PROXIES")
 
     assert sorted(set(documented) - set(carried)) == []
     defaults = {
@@ -74,6 +82,109 @@ def test_compose_passes_every_documented_setting_with_the_documented_default():
         for name, default in defaults.items()
         if default is None or default[1] != documented[name]
     } == {}
+
+
+# --- who is the proxy ---
+
+
+def test_the_documented_path_trusts_only_the_socket_nginx_alone_may_open(settings):
+    """The finding: gunicorn on 127.0.0.1:8000 with RELAYAPI_TRUSTED_PROXIES=127.0.0.1 made every
+    local process the proxy: it could forge the audit log's addresses, dodge the lockout and
+    lock a real user out. Documented now: a Unix socket, and only it trusted."""
+    documented = readme_production_settings()
+    settings.RELAYAPI_TRUSTED_PROXIES = documented["RELAYAPI_TRUSTED_PROXIES"].split(",")
+    settings.RELAYAPI_TRUST_REQUEST_ID = documented["RELAYAPI_TRUST_REQUEST_ID"] == "1"
+    headers = {"HTTP_X_FORWARDED_FOR": "192.0.2.1", "HTTP_X_REQUEST_ID": "chosen"}
+    local_process = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1", **headers)
+    through_the_socket = RequestFactory().get("/", REMOTE_ADDR="", **headers)
+
+    assert documented["BIND"] == "unix:/run/relayapi/gunicorn.sock"
+    assert (client_address(local_process), request_id_for(local_process) == "chosen") == (
+        "127.0.0.1",
+        False,
+    )
+    assert (client_address(through_the_socket), request_id_for(through_the_socket)) == (
+        "192.0.2.1",
+        "chosen",
+    )
+
+
+def gunicorn_config(env):
+    """What gunicorn makes of deploy/gunicorn.conf.py in `env`: its bind addresses, trusted
+    forwarders, umask, and the hashing slot directory it hands the workers."""
+    script = textwrap.dedent(
+        """
+        import json, os, runpy
+        from gunicorn.config import Config
+        values = runpy.run_path("deploy/gunicorn.conf.py")
+        cfg = Config()
+        for name, value in values.items():
+            if name in cfg.settings:
+                cfg.set(name, value)
+        print(json.dumps({
+            "address": cfg.address,
+            "forwarded_allow_ips": cfg.forwarded_allow_ips,
+            "umask": oct(cfg.umask),
+            "slot_dir": os.environ["RELAYAPI_PASSWORD_HASH_SLOT_DIR"],
+        }))
+        """
+    )
+    inherited = {
+        k: v for k, v in os.environ.items() if k == "PATH" or k.startswith(("PYTHON", "LANG"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_gunicorn_under_systemd_binds_the_socket_and_believes_no_tcp_peer():
+    # systemd sets RUNTIME_DIRECTORY for RuntimeDirectory=relayapi.
+    config = gunicorn_config({**env_file_settings(), "RUNTIME_DIRECTORY": "/run/relayapi"})
+
+    assert config == {
+        "address": ["/run/relayapi/gunicorn.sock"],
+        "forwarded_allow_ips": [],
+        "umask": "0o117",
+        "slot_dir": "/run/relayapi/password-slots",
+    }
+
+
+def test_gunicorn_believes_x_forwarded_proto_from_the_trusted_proxy_addresses_by_default():
+    config = gunicorn_config({"RELAYAPI_TRUSTED_PROXIES": "unix,10.0.0.5", "BIND": "0.0.0.0:8000"})
+    overridden = gunicorn_config(
+        {"RELAYAPI_TRUSTED_PROXIES": "10.0.0.5", "FORWARDED_ALLOW_IPS": ""}
+    )
+
+    assert config["address"] == [["0.0.0.0", 8000]]
+    assert config["forwarded_allow_ips"] == ["10.0.0.5"]
+    assert overridden["forwarded_allow_ips"] == []
+
+
+def test_the_unit_makes_the_socket_directory_for_its_group_and_nginx_proxies_to_it():
+    unit = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy/systemd/relayapi.service").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    socket = readme_production_settings()["BIND"].removeprefix("unix:")
+    readme = (ROOT / "README.md").read_text()
+    template = (ROOT / "deploy/nginx/relayapi.conf.template").read_text()
+
+    assert (unit["User"], unit["Group"]) == ("relayapi", "relayapi")
+    assert Path(socket).parent == Path("/run") / unit["RuntimeDirectory"]
+    assert unit["RuntimeDirectoryMode"] == "0750"
+    assert (
+        "usermod -a -G relayapi www-data" in (ROOT / "deploy/systemd/relayapi.service").read_text()
+    )
+    assert f"RELAYAPI_UPSTREAM=unix:{socket} " in readme
+    assert f"RELAYAPI_UPSTREAM=unix:{socket} " in template
 
 
 def production_environment(**overrides):

@@ -96,6 +96,7 @@ def test_a_client_cannot_choose_its_request_id_by_default(log_output):
 
 def test_a_trusted_proxy_id_is_kept(settings, log_output):
     settings.RELAYAPI_TRUST_REQUEST_ID = True
+    settings.RELAYAPI_TRUSTED_PROXIES = ["127.0.0.1"]  # the test client's address
 
     response = Client().get("/healthz", HTTP_X_REQUEST_ID="web-1:7f3a.42_b-9")
 
@@ -108,10 +109,24 @@ def test_a_trusted_proxy_id_is_kept(settings, log_output):
 )
 def test_a_trusted_proxy_id_of_another_shape_is_replaced(settings, incoming):
     settings.RELAYAPI_TRUST_REQUEST_ID = True
+    settings.RELAYAPI_TRUSTED_PROXIES = ["127.0.0.1"]
 
     response = Client().get("/healthz", HTTP_X_REQUEST_ID=incoming)
 
     assert HEX_ID.fullmatch(response["X-Request-Id"])
+
+
+def test_only_the_trusted_proxy_chooses_the_id(settings):
+    """The finding: any local process that reached gunicorn over TCP chose its own request id.
+    With the Unix socket as the proxy, an id is kept only from the socket."""
+    settings.RELAYAPI_TRUST_REQUEST_ID = True
+    settings.RELAYAPI_TRUSTED_PROXIES = ["unix"]
+
+    over_tcp = Client().get("/healthz", REMOTE_ADDR="127.0.0.1", HTTP_X_REQUEST_ID="forged-1")
+    over_the_socket = Client().get("/healthz", REMOTE_ADDR="", HTTP_X_REQUEST_ID="nginx-1")
+
+    assert HEX_ID.fullmatch(over_tcp["X-Request-Id"])
+    assert over_the_socket["X-Request-Id"] == "nginx-1"
 
 
 def test_error_responses_carry_the_id_too(anonymous):

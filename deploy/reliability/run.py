@@ -10,22 +10,27 @@ DEBUG off), with clients of both APIs (GreenArrow over HTTP Basic, boto3 for Mai
 2. workers: gunicorn workers SIGKILLed mid-request during creates; nothing answered is lost or
    half-written, ClientToken retries make no duplicates (scenario_workers.py);
 3. load: a long mixed load on both APIs; no 5xx, no delivery loop, counts that agree, workers'
-   memory flat (scenario_load.py).
+   memory flat (scenario_load.py);
+4. passwords: 4, then 16 clients send wrong passwords from addresses of their own; /healthz and
+   an authenticated GET stay within 2x of their idle medians (scenario_passwords.py).
 
 Prints a Markdown summary (a table, then each expectation met or not, with the requests and log
 lines behind a failure). Whatever happens, everything it started is stopped, and the whole run is
 bounded by an alarm. Exit status: 0 when every expectation is met, 1 when one is not, 2 when the
 harness itself failed.
 
-Knobs (environment): RELIABILITY_SCENARIOS (database,workers,load), RELIABILITY_WORKERS (3),
+Knobs (environment): RELIABILITY_SCENARIOS (database,workers,load,passwords), RELIABILITY_WORKERS (3),
 RELIABILITY_DB_FAULTS (fast,kill; also freeze: SIGSTOP, a database that hangs, where calls
 are answered before gunicorn's timeout rather than at once; give it RELIABILITY_DB_DOWN_SECONDS=20),
 RELIABILITY_DB_DOWN_SECONDS (10), RELIABILITY_RECOVERY_MAX_SECONDS (10),
 RELIABILITY_ANSWER_MAX_SECONDS (5: the longest a call may wait for its answer while the database
 is down), RELIABILITY_KILLS (4), RELIABILITY_KILL_INTERVAL (3),
 RELIABILITY_LOAD_SECONDS (180), RELIABILITY_WARMUP_SECONDS (30), RELIABILITY_THREADS (16),
-RELIABILITY_RSS_TOLERANCE (0.10), RELIABILITY_SEED (random), RELIABILITY_OUTPUT (a file for the
-summary too; none by default). The app's own settings pass through from the environment:
+RELIABILITY_RSS_TOLERANCE (0.10), RELIABILITY_PASSWORD_SECONDS (15, each phase of scenario 4),
+RELIABILITY_ATTACKERS (4,16: its phases), RELIABILITY_PASSWORD_ATTACK (retry: its attackers
+wait Retry-After after a 429; flood: they never wait; plain: they flood without credentials,
+for comparison), RELIABILITY_SEED (random), RELIABILITY_OUTPUT (a file
+for the summary too; none by default). The app's own settings pass through from the environment:
 `DATABASE_POOL=1 make reliability` runs it on psycopg's connection pool. A quick try:
 RELIABILITY_LOAD_SECONDS=20 RELIABILITY_WARMUP_SECONDS=5 RELIABILITY_DB_FAULTS=fast make reliability
 """
@@ -43,6 +48,7 @@ from pathlib import Path
 
 import scenario_database
 import scenario_load
+import scenario_passwords
 import scenario_workers
 import summary
 from stack import STARTED, VENV_BIN, BenchError, log, prepare, report
@@ -51,6 +57,7 @@ SCENARIOS = {
     "database": scenario_database.run,
     "workers": scenario_workers.run,
     "load": scenario_load.run,
+    "passwords": scenario_passwords.run,
 }
 
 
@@ -85,13 +92,16 @@ class Knobs:
     warmup_seconds: float
     threads: int
     rss_tolerance: float
+    password_seconds: float
+    attackers: list
+    password_attack: str
     seed: int
     output: str
 
     @classmethod
     def from_env(cls):
         knobs = cls(
-            scenarios=_names("SCENARIOS", "database,workers,load", SCENARIOS),
+            scenarios=_names("SCENARIOS", "database,workers,load,passwords", SCENARIOS),
             workers=_env("WORKERS", 3),
             db_faults=_names("DB_FAULTS", "fast,kill", {"fast", "kill", "freeze"}),
             db_down_seconds=_env("DB_DOWN_SECONDS", 10, float),
@@ -104,12 +114,19 @@ class Knobs:
             warmup_seconds=_env("WARMUP_SECONDS", 30, float),
             threads=_env("THREADS", 16),
             rss_tolerance=_env("RSS_TOLERANCE", 0.10, float),
+            password_seconds=_env("PASSWORD_SECONDS", 15, float),
+            attackers=[int(n) for n in _env("ATTACKERS", "4,16", str).split(",") if n.strip()],
+            password_attack=_names("PASSWORD_ATTACK", "retry", {"retry", "flood", "plain"})[0],
             seed=_env("SEED", random.randrange(10**6)),
             output=_env("OUTPUT", "", str),
         )
         if knobs.workers < 2 or knobs.threads < 2 or knobs.load_seconds <= 0:
             raise BenchError(
                 "RELIABILITY_WORKERS and _THREADS must be at least 2, _LOAD_SECONDS > 0"
+            )
+        if knobs.password_seconds <= 0 or not 0 < sum(knobs.attackers) <= 200:
+            raise BenchError(
+                "RELIABILITY_PASSWORD_SECONDS must be > 0, RELIABILITY_ATTACKERS 1 to 200 in all"
             )
         return knobs
 
@@ -119,7 +136,8 @@ class Knobs:
         database = len(self.db_faults) * (self.db_down_seconds + self.recovery_timeout + 60)
         workers = self.kills * (self.kill_interval + 60) + 240
         load = self.warmup_seconds + self.load_seconds + 600
-        return int(300 + database + workers + load)
+        passwords = (len(self.attackers) + 1) * (self.password_seconds + 90) + 120
+        return int(300 + database + workers + load + passwords)
 
 
 @dataclass

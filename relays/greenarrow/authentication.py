@@ -12,12 +12,15 @@ state, which are read from the database on every request (the query that loads t
 a password change, a rename, deactivation or loss of staff takes effect on the very next
 request. Failures are never remembered, so a wrong password always costs the full check.
 
-Refused logins are counted (relays.lockout) before that check: past the limit, the pair or the
-address gets 429 without any password being hashed. A remembered success skips the count: only
-the right password finds an entry, so an attacker gains nothing by it, while a script that is
-already logged in keeps working from an address an attacker shares. Every refusal says the same
-thing, whether the password was wrong or the account may not use the API, so the answer never
-confirms a password.
+Refused logins are counted (relays.lockout) before that check: past a limit, the pair, the
+address or the account gets 429 without any password being hashed. A remembered success skips
+the count: only the right password finds an entry, so an attacker gains nothing by it, while a
+script that is already logged in keeps working from an address an attacker shares, and even
+while attackers elsewhere have locked its account. A fresh check also needs one of the machine's
+few hashing slots (relays.password_slots): when all are taken it is 429 too, and the other cores
+stay free for the requests that need no hash. Every refusal of a password that was checked says
+the same thing, whether the password was wrong or the account may not use the API, so the answer
+never confirms a password.
 """
 
 import hashlib
@@ -33,7 +36,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
 from relayapi.clients import client_address
-from relays import lockout
+from relays import lockout, password_slots
 from relays import validators as v
 from relays.models import LoginFailure
 
@@ -114,6 +117,18 @@ class LockedOut(exceptions.Throttled):
     extra_detail_plural = "Try again in {wait} seconds."
 
 
+class AccountLockedOut(LockedOut):
+    """Too many refused logins for this username, from anywhere: 429 for a fresh check."""
+
+    default_detail = "Too many failed logins for this account."
+
+
+class HashingBusy(LockedOut):
+    """Every hashing slot is taken: 429 with Retry-After, nothing hashed, nothing counted."""
+
+    default_detail = "Too many logins are being checked at once."
+
+
 class StaffBasicAuthentication(BasicAuthentication):
     www_authenticate_realm = "RelayAPI"
 
@@ -131,18 +146,32 @@ class StaffBasicAuthentication(BasicAuthentication):
                 return user, None
             verified.forget(userid, password)
         address = client_address(request)
-        wait = lockout.retry_after(userid, address)
-        if wait:
-            raise LockedOut(wait)
-        user, auth = None, None
-        # No account has a name or password with NUL in it (PostgreSQL cannot even look one up).
-        if v.is_storable(userid) and v.is_storable(password):
-            try:
-                user, auth = super().authenticate_credentials(userid, password, request)
-            except exceptions.AuthenticationFailed:
-                user = None
+        try:
+            # The slot first: a refusal for want of one then costs no query either, which keeps
+            # a flood of wrong passwords about as cheap to answer as any other flood.
+            with password_slots.slot():
+                user, auth = self._check_afresh(userid, password, address, request)
+        except password_slots.Busy as busy:
+            raise HashingBusy(busy.retry_after) from None
         if user is None or not _may_log_in(user):
             lockout.record_failure(userid, address, LoginFailure.Door.GREENARROW)
             raise exceptions.AuthenticationFailed(LOGIN_FAILED)
         verified.remember(userid, password, user)
         return user, auth
+
+    def _check_afresh(self, userid, password, address, request):
+        """(user or None, auth) by Django's password check, unless a lock refuses it first."""
+        wait = lockout.retry_after(userid, address)
+        if wait:
+            raise LockedOut(wait)
+        wait = lockout.account_retry_after(userid)
+        if wait:
+            raise AccountLockedOut(wait)
+        # No account has a name or password with NUL in it (PostgreSQL cannot even look one up).
+        if not (v.is_storable(userid) and v.is_storable(password)):
+            return None, None
+        try:
+            # Django hashes even for an unknown name, so that timing tells nothing.
+            return super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            return None, None

@@ -3,7 +3,9 @@
 These tests run in the PostgreSQL pass of the test command (they are marked `postgresql`). The
 servers get a database of their own, created next to pytest-django's test database on the same
 server (DATABASE_URL) and dropped afterwards. Everything listens on 127.0.0.1, every wait is
-bounded, and every process started here is stopped in the fixture's teardown.
+bounded, and every process started here is stopped in the fixture's teardown. An app server can
+listen on a Unix socket instead of a port, as in production (README "Who is the proxy"); then
+the tests reach it through the socket, as nginx does.
 """
 
 import base64
@@ -137,14 +139,15 @@ class Process:
     def output(self):
         return self.log_path.read_text(errors="replace")
 
-    def wait_until_answering(self, url, ssl_context=None, timeout=START_TIMEOUT):
+    def wait_until_answering(self, url, ssl_context=None, timeout=START_TIMEOUT, unix_socket=None):
         """Until GET url answers 200; fails early, with the output, if the process ends."""
         deadline = time.monotonic() + timeout
         while True:
             if self.popen.poll() is not None:
                 pytest.fail(f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
             try:
-                if request(url, ssl_context=ssl_context, timeout=2).status == 200:
+                answer = request(url, ssl_context=ssl_context, timeout=2, unix_socket=unix_socket)
+                if answer.status == 200:
                     return
             except OSError:
                 pass
@@ -163,29 +166,34 @@ class Process:
         self._log.close()
 
 
-def start_app_server(name, env, port, tmp_path):
+def start_app_server(name, env, port, tmp_path, unix_socket=None):
     """deploy/entrypoint.sh (wait for the database, migrate, collectstatic, gunicorn) on
-    127.0.0.1:port, once it answers /readyz."""
+    127.0.0.1:port, or on the Unix socket `unix_socket` if given, once it answers /readyz.
+    Reach it with request(f"{server.url}...", unix_socket=server.socket)."""
+    bind = f"unix:{unix_socket}" if unix_socket else f"127.0.0.1:{port}"
     server = Process(
         name,
         [ROOT / "deploy" / "entrypoint.sh"],
         tmp_path / f"{name}.log",
-        env={**env, "BIND": f"127.0.0.1:{port}"},
+        env={**env, "BIND": bind},
     )
-    server.url = f"http://127.0.0.1:{port}"
-    server.wait_until_answering(f"{server.url}/readyz")
+    # Over the socket the URL only names the Host (one of ALLOWED_HOSTS).
+    server.url = "http://127.0.0.1" if unix_socket else f"http://127.0.0.1:{port}"
+    server.socket = unix_socket
+    server.wait_until_answering(f"{server.url}/readyz", unix_socket=unix_socket)
     return server
 
 
-def start_pair(running, env, tmp_path):
+def start_pair(running, env, tmp_path, unix=False):
     """Two app servers, "a" and "b", on the database of `env`, started at once (their
-    entrypoints migrate one after the other, under an advisory lock); each is stopped when
-    `running` (an ExitStack) closes."""
+    entrypoints migrate one after the other, under an advisory lock), on ports or (`unix`) on
+    Unix sockets in tmp_path; each is stopped when `running` (an ExitStack) closes."""
     ports = dict(zip("ab", (free_port(), free_port()), strict=True))
     started = {}
 
     def start(name):
-        started[name] = start_app_server(name, env, ports[name], tmp_path)
+        socket_path = tmp_path / f"{name}.sock" if unix else None
+        started[name] = start_app_server(name, env, ports[name], tmp_path, socket_path)
 
     threads = [threading.Thread(target=start, args=(name,)) for name in ports]
     for thread in threads:
@@ -208,10 +216,28 @@ class Response:
         return json.loads(self.body)
 
 
-def request(url, method="GET", body=None, headers=None, ssl_context=None, timeout=30):
-    """One HTTP(S) request on a connection of its own; any status is an answer."""
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket, as nginx reaches gunicorn in production."""
+
+    def __init__(self, host, path, timeout):
+        super().__init__(host, timeout=timeout)
+        self.socket_path = str(path)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def request(
+    url, method="GET", body=None, headers=None, ssl_context=None, timeout=30, unix_socket=None
+):
+    """One HTTP(S) request on a connection of its own (through `unix_socket` when given, the
+    URL then naming only the Host); any status is an answer."""
     parts = urlsplit(url)
-    if parts.scheme == "https":
+    if unix_socket is not None:
+        conn = UnixHTTPConnection(parts.hostname, unix_socket, timeout)
+    elif parts.scheme == "https":
         conn = http.client.HTTPSConnection(
             parts.hostname, parts.port, timeout=timeout, context=ssl_context
         )

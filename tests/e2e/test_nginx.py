@@ -1,9 +1,11 @@
 """The production path: nginx (TLS, deploy/nginx/) in front of gunicorn started by
-deploy/entrypoint.sh, DEBUG off, on PostgreSQL; every request here goes through nginx."""
+deploy/entrypoint.sh on a Unix socket, DEBUG off, on PostgreSQL; every request here goes through
+nginx, but for the few that show what reaching the app server directly is like."""
 
 import contextlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +76,10 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(database_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nginx")
-    app_port, https_port, http_port = free_port(), free_port(), free_port()
+    https_port, http_port = free_port(), free_port()
     url = f"https://127.0.0.1:{https_port}"
-    # The production settings the README asks for behind this proxy.
+    app_socket = tmp / "gunicorn.sock"
+    # The production settings the README asks for behind this proxy, on its socket.
     env = app_env(
         database_url,
         tmp / "var",
@@ -84,7 +87,7 @@ def stack(database_url, tmp_path_factory):
         SECURE_PROXY_SSL_HEADER="1",
         USE_X_FORWARDED_HOST="1",
         RELAYAPI_TRUST_REQUEST_ID="1",
-        FORWARDED_ALLOW_IPS="127.0.0.1",
+        RELAYAPI_TRUSTED_PROXIES="unix",
         SECURE_SSL_REDIRECT="1",
         SESSION_COOKIE_SECURE="1",
         CSRF_COOKIE_SECURE="1",
@@ -93,7 +96,7 @@ def stack(database_url, tmp_path_factory):
         SECURE_HSTS_PRELOAD="1",
     )
     with contextlib.ExitStack() as running:
-        app = start_app_server("gunicorn", env, app_port, tmp)
+        app = start_app_server("gunicorn", env, None, tmp, unix_socket=app_socket)
         running.callback(app.stop)
 
         cert, key = self_signed_certificate(tmp)
@@ -105,7 +108,7 @@ def stack(database_url, tmp_path_factory):
                     "RELAYAPI_SERVER_NAME": "127.0.0.1",
                     "RELAYAPI_HTTPS_LISTEN": f"127.0.0.1:{https_port} ssl",
                     "RELAYAPI_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-                    "RELAYAPI_UPSTREAM": f"127.0.0.1:{app_port}",
+                    "RELAYAPI_UPSTREAM": f"unix:{app_socket}",
                     "RELAYAPI_TLS_CERTIFICATE": str(cert),
                     "RELAYAPI_TLS_CERTIFICATE_KEY": str(key),
                     "RELAYAPI_NGINX_LOG_DIR": str(nginx_dir),
@@ -155,6 +158,22 @@ RELAY = b"""{"relay_server": {
     "source_ip": {"ip": "127.0.0.2", "hostname": "out.example.com"},
     "destination": {"hostname": "smtp.example.com", "port": 587},
     "throttle_limits": {"max_concurrent_connections": 2, "max_messages_per_hour": 120}}}"""
+
+
+def test_gunicorn_listens_on_a_socket_only_its_owner_and_group_may_open(stack):
+    mode = os.stat(stack.app.socket).st_mode
+
+    assert stat.S_ISSOCK(mode)
+    assert oct(stat.S_IMODE(mode)) == "0o660"
+
+
+def test_over_the_socket_the_app_believes_nginx_and_only_nginx_names_the_client(stack):
+    # The client's own X-Forwarded-For is replaced by nginx ($remote_addr); the app reads the
+    # socket's header, so the log names the real client, not the forged address nor "none".
+    answer = stack.get("/healthz", **{"X-Forwarded-For": "192.0.2.66"})
+
+    [line] = stack.lines_for(answer.headers["X-Request-Id"])
+    assert line["remote_addr"] == "127.0.0.1"
 
 
 def test_health_endpoints_answer_through_nginx(stack):
@@ -261,8 +280,10 @@ def test_plain_http_is_redirected_to_https(stack):
 
 def test_https_only_one_hsts_header_secure_cookies_and_plain_http_redirected_by_the_app(stack):
     page = stack.get("/admin/login/")
-    straight_to_the_app = request(f"{stack.app.url}/ga/api/v3/eng/relay_servers")
-    probe_straight_to_the_app = request(f"{stack.app.url}/readyz")
+    straight_to_the_app = request(
+        f"{stack.app.url}/ga/api/v3/eng/relay_servers", unix_socket=stack.app.socket
+    )
+    probe_straight_to_the_app = request(f"{stack.app.url}/readyz", unix_socket=stack.app.socket)
 
     assert page.headers.get_all("Strict-Transport-Security") == [
         "max-age=31536000; includeSubDomains; preload"
