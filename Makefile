@@ -52,7 +52,7 @@ bench-admin: install
 # Scripted faults on a throwaway PostgreSQL + gunicorn (production config), all on 127.0.0.1:
 # PostgreSQL stopped and killed under load, workers SIGKILLed during creates, a 3-minute mixed
 # load on both APIs; exits non-zero when an expectation fails (deploy/reliability/run.py).
-# Knobs: RELIABILITY_LOAD_SECONDS (180), RELIABILITY_SCENARIOS (database,workers,load), ...
+# Knobs: RELIABILITY_LOAD_SECONDS (180), RELIABILITY_SCENARIOS (database,workers,load,passwords), ...
 reliability: install
 	$(VENV)/bin/python deploy/reliability/run.py
 
