@@ -36,6 +36,13 @@ def is_fernet_key(key):
         return False
 
 
+# The SECRET_KEY DEBUG falls back on, and the label the development encryption key is derived
+# with when RELAYAPI_ENCRYPTION_KEY is unset (`make run`'s key). Both are public: the
+# development key is no secret and may be printed (relays.checks names it to fix a mismatch).
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+DEVELOPMENT_KEY_LABEL = "relayapi.encryption"
+
+
 def derived_fernet_key(label, secret):
     """A Fernet key derived from a secret: for development only (DEBUG on)."""
     digest = hashlib.sha256(label.encode() + b":" + secret.encode()).digest()

@@ -48,10 +48,10 @@ if _refusals:
 if DEBUG:
     # A laptop default only: DEBUG is off unless asked for, and then this key signs nothing
     # that matters outside the machine.
-    SECRET_KEY = SECRET_KEY or "insecure-development-key-do-not-use-in-production"
+    SECRET_KEY = SECRET_KEY or deployment.DEVELOPMENT_SECRET_KEY
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]"]
     RELAYAPI_ENCRYPTION_KEYS = RELAYAPI_ENCRYPTION_KEYS or [
-        deployment.derived_fernet_key("relayapi.encryption", SECRET_KEY)
+        deployment.derived_fernet_key(deployment.DEVELOPMENT_KEY_LABEL, SECRET_KEY)
     ]
 if ACCESS_KEY_ENCRYPTION_KEY and ACCESS_KEY_ENCRYPTION_KEY not in RELAYAPI_ENCRYPTION_KEYS:
     RELAYAPI_ENCRYPTION_KEYS = [*RELAYAPI_ENCRYPTION_KEYS, ACCESS_KEY_ENCRYPTION_KEY]

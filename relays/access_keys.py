@@ -3,6 +3,8 @@
 
 SigV4 needs the secret itself (it is an HMAC key), so it cannot be hashed like a password;
 `AccessKey.secret` is encrypted in the database by relays.crypto, under RELAYAPI_ENCRYPTION_KEY.
+Only signing reads it: listing, deactivating and deleting keys never decrypt (`without_secret`),
+so a key stored under another key can still be revoked.
 """
 
 import secrets
@@ -12,7 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from relays import audit
+from relays import audit, crypto
 from relays.errors import Forbidden
 from relays.models import AccessKey, AuditEntry
 
@@ -25,6 +27,11 @@ def new_key_pair():
     key_id = "AKIA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
     secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
     return key_id, secret
+
+
+def without_secret(keys=None):
+    """Access keys loaded without their secret: nothing is decrypted (relays.crypto)."""
+    return crypto.without_secrets(AccessKey.objects.all() if keys is None else keys)
 
 
 def may_sign(user):
@@ -86,7 +93,7 @@ def set_active(key, active):
     """Activate or deactivate `key`; False when it already was (nothing changed, no entry)."""
     _assert_may_manage_keys_of(key.user)
     with transaction.atomic():
-        current = AccessKey.objects.select_for_update().get(pk=key.pk)
+        current = without_secret(AccessKey.objects.select_for_update()).get(pk=key.pk)
         if current.is_active == active:
             key.is_active = active
             return False
@@ -98,7 +105,8 @@ def set_active(key, active):
 
 
 def delete_access_key(key):
-    """Delete `key` for good (requests signed with it are refused like an unknown key's)."""
+    """Delete `key` for good (requests signed with it are refused like an unknown key's). Its
+    secret is not read when `key` was loaded `without_secret()`."""
     _assert_may_manage_keys_of(key.user)
     with transaction.atomic():
         audit.record(

@@ -21,6 +21,7 @@ class RelaysConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(private_sqlite_file, dispatch_uid="relays.private_sqlite_file")
+        import relays.checks  # noqa: F401 (registers the system checks)
         from relays import audit_accounts
 
         audit_accounts.connect()

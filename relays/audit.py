@@ -111,11 +111,21 @@ def _plain(value):
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
+def _unread_secret(record, attname):
+    """A secret the record was loaded without (relays.crypto.without_secrets): redacted
+    without being read, which might not even decrypt; null when the query said none is stored."""
+    return None if getattr(record, f"{attname}_stored", True) is False else REDACTED
+
+
 def snapshot(record):
     """The record's own values as a JSON-able dict (a routing rule with its routes); secrets in
-    clear, for `record()` to compare and redact. A few queries for a routing rule."""
+    clear, for `record()` to compare and redact, except those the record was loaded without
+    (already redacted, never read). A few queries for a routing rule."""
+    deferred = record.get_deferred_fields()
     data = {
-        field.attname: _plain(field.value_from_object(record))
+        field.attname: _unread_secret(record, field.attname)
+        if field.attname in deferred and field.attname in SECRET_FIELDS
+        else _plain(field.value_from_object(record))
         for field in record._meta.concrete_fields
         if field.attname not in _SKIPPED
     }

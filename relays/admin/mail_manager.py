@@ -74,8 +74,10 @@ class AccessKeyAdmin(AuditedAdmin):
 
     # A key acts as its user: only a superuser makes, sees or changes anyone else's
     # (relays.access_keys); everyone else works on their own keys only.
+    # Every page loads keys without their secret (access_keys.without_secret): a key stored
+    # under another encryption key is listed, shown, revoked and deleted like any other.
     def get_queryset(self, request):
-        keys = super().get_queryset(request)
+        keys = access_keys.without_secret(super().get_queryset(request))
         return keys if request.user.is_superuser else keys.filter(user=request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -152,7 +154,7 @@ class AccessKeyAdmin(AuditedAdmin):
         """The page after creation: the secret, if this session has not been shown it yet."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        key = self.get_queryset(request).select_related("user").filter(pk=pk).first()
+        key = self.get_queryset(request).defer(None).select_related("user").filter(pk=pk).first()
         if key is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, str(pk))
         shown = request.session.get(REVEAL) == key.pk

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from relays import audit, probe
+from relays.models import RelayServer
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,10 @@ class ProbeAction:
     )
     def probe_relays(self, request, queryset):
         """Each probe's outcome as a message; every probe is audited; nothing is sent."""
-        relays = list(queryset.order_by("id")[: self.PROBES_AT_ONCE + 1])
+        # Read afresh with their credentials (the list's queryset reads none), here, before
+        # any probe thread starts: the threads touch no database row.
+        picked = queryset.order_by("id").values_list("pk", flat=True)[: self.PROBES_AT_ONCE + 1]
+        relays = list(RelayServer.objects.filter(pk__in=list(picked)).order_by("id"))
         if len(relays) > self.PROBES_AT_ONCE:
             self.message_user(
                 request,

@@ -15,7 +15,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from relays import errors
+from relays import crypto, errors
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "an internal error occurred; it has been logged"
@@ -61,6 +61,10 @@ def classify(exc):
             return 405, "invalid_request", _detail_messages(exc.detail)
         case exceptions.APIException():
             return exc.status_code, "invalid_request", _detail_messages(exc.detail)
+        case crypto.UndecryptableSecret():
+            # The server's keys, not the request: the message names the fix, never a key.
+            log.error("%s", exc)
+            return 503, "internal_error", [str(exc)]
         case OperationalError() | InterfaceError():
             log.exception("database unavailable")
             return 503, "internal_error", ["the database is unavailable; try again later"]

@@ -547,7 +547,9 @@ ERRORS = {
     429: (
         "TooManyRequests",
         ["invalid_request"],
-        "Too many failed logins from this address; try again after `Retry-After` seconds.",
+        "Too many failed logins from this address, or for this account (from anywhere), or "
+        "too many logins being checked at once (the password-hashing slots are all taken); "
+        "try again after `Retry-After` seconds.",
     ),
     500: ("ServerError", ["internal_error"], "A bug: logged, no traceback in the answer."),
     503: (

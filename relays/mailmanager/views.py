@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from relayapi.clients import client_address
-from relays import access_keys, audit, errors, json_bodies, lockout
+from relays import access_keys, audit, crypto, errors, json_bodies, lockout
 from relays import validators as v
 from relays.mailmanager import relays, sigv4, tags
 from relays.mailmanager.shapes import AwsError
@@ -125,6 +125,13 @@ def _authenticate(request, raw):
         raise Throttled(wait)
     try:
         return sigv4.verify(request, raw, credential)
+    except crypto.UndecryptableSecret as error:
+        # The server cannot read the key's secret, so it cannot check the signature: refused
+        # as an unusable key (boto3 does not retry it), not counted against the caller.
+        log.error("%s", error)
+        raise AwsError(
+            "UnrecognizedClientException", f"the signature cannot be checked: {error}", 403
+        ) from None
     except sigv4.SignatureError as error:
         lockout.record_failure(credential.access_key_id, address, LoginFailure.Door.MAILMANAGER)
         raise AwsError(error.code, str(error), 403) from None
@@ -172,6 +179,11 @@ def endpoint(request):
             raise _domain_error(error) from None
     except AwsError as error:
         return error_response(request, error)
+    except crypto.UndecryptableSecret as error:
+        # A record stored under another key: Secrets Manager's own answer to a secret its key
+        # cannot open (DecryptionFailure, 400), which boto3 does not retry as it does a 500.
+        log.error("%s", error)
+        return error_response(request, AwsError("DecryptionFailure", str(error)))
     except (OperationalError, InterfaceError):
         log.exception("database unavailable")
         payload = {

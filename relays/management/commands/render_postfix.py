@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from relays import crypto
 from relays.postfix import files, install
 from relays.postfix.render import RenderError, render
 
@@ -53,12 +54,14 @@ class Command(BaseCommand):
                 install.apply(postfix, log=self.stdout.write, wait=wait)
             except install.StepFailed as error:
                 raise CommandError(str(error)) from None
+            except crypto.UndecryptableSecret as error:
+                raise CommandError(f"nothing applied: {error}") from None
             return
         directory = os.path.abspath(out)  # not resolved: a symlink is refused, never followed
         try:
             rendering = render(base or directory)
             written = files.write(rendering, directory)
-        except RenderError as error:
+        except (RenderError, crypto.UndecryptableSecret) as error:
             raise CommandError(f"nothing written: {error}") from None
         except files.UnsafeDirectory as error:
             raise CommandError(f"nothing written: --out {error}") from None

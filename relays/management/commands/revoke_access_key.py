@@ -1,7 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from relays import access_keys
-from relays.models import AccessKey
 
 
 class Command(BaseCommand):
@@ -14,7 +13,13 @@ class Command(BaseCommand):
         parser.add_argument("access_key_id")
 
     def handle(self, access_key_id, **options):
-        key = AccessKey.objects.select_related("user").filter(access_key_id=access_key_id).first()
+        # Without its secret: a key stored under another encryption key is revoked too.
+        key = (
+            access_keys.without_secret()
+            .select_related("user")
+            .filter(access_key_id=access_key_id)
+            .first()
+        )
         if key is None:
             raise CommandError(f"no access key {access_key_id!r}")
         if not access_keys.set_active(key, False):
