@@ -7,6 +7,7 @@ the delivery side and for tools.
 
 from dataclasses import dataclass
 
+from relays import holds
 from relays.models import DeliverThrough, IpAddress, RelayServer, RoutingRule, VirtualMta
 
 
@@ -17,6 +18,11 @@ class DeliveryPath:
     virtual_mta: VirtualMta
     share: float
     paused: bool = False
+
+    @property
+    def held(self):
+        """Why its mail waits, or None (relays.holds, as the Postfix compiler decides it)."""
+        return holds.held(self.virtual_mta)
 
 
 def domain_matches(pattern, domain):

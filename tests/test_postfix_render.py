@@ -9,7 +9,6 @@ from fractions import Fraction
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from relays.models import DefaultVirtualMta
 from relays.postfix.plan import rate_plan, repetitions
@@ -88,13 +87,55 @@ def test_stored_credentials_go_to_a_0600_map_keyed_by_the_next_hop_never_to_mast
     assert "smtp_tls_security_level=encrypt" in master
 
 
-def test_a_username_postfix_cannot_take_stops_the_render_and_writes_nothing(tmp_path, db):
-    RelayServerFactory(name="odd", destination_username="a:b", destination_password="x")
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"destination_username": "a:b", "destination_password": "x"},
+        {"destination_username": "", "destination_password": "x"},
+        {"destination_username": None, "destination_password": "x"},
+        {"destination_username": "u", "destination_password": " x "},
+        {"destination_hostname": "smtp_1.example.com"},
+        {"source_hostname": "helo_1.example.com"},
+    ],
+)
+def test_a_record_postfix_cannot_take_is_held_and_named_while_the_rest_renders(
+    tmp_path, db, poison
+):
+    """Older data (or rows loaded in SQL) the write rules now refuse: that relay's mail waits,
+    it is named, and everything else renders, an IP address's pause included."""
+    odd = RelayServerFactory(name="odd", **poison)
+    good = RelayServerFactory(name="good", with_auth=True)
+    paused = IpAddressFactory(delivery_paused=True)
+    err = io.StringIO()
 
-    with pytest.raises(CommandError, match=r"nothing written: relay server \d+ \(odd\)"):
-        rendered(tmp_path)
+    call_command("render_postfix", "--out", str(tmp_path / "out"), stdout=io.StringIO(), stderr=err)
 
-    assert not (tmp_path / "out").exists()
+    main = (tmp_path / "out" / "main.cf.relayapi").read_text()
+    held = next(line for line in main.splitlines() if line.startswith("defer_transports = "))
+    assert f"relayapi_r{odd.pk}" in held and f"relayapi_ip{paused.pk}" in held
+    assert f"relayapi_r{good.pk}" not in held
+    assert f"relay server {odd.pk} (odd): Postfix cannot take its" in err.getvalue()
+    assert not (tmp_path / "out" / "sasl" / f"relayapi_r{odd.pk}").exists()
+    assert (tmp_path / "out" / "sasl" / f"relayapi_r{good.pk}").exists()
+    master = (tmp_path / "out" / "master.cf.relayapi").read_text()
+    assert "_1.example.com" not in main + master
+
+
+def test_the_admin_panel_and_the_render_agree_on_what_is_held(tmp_path, browser):
+    from relays import resolution
+
+    arn = RelayServerFactory(
+        name="arn", secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x"
+    )
+
+    [path] = resolution.delivery_paths(arn)
+    call_command("render_postfix", "--out", str(tmp_path / "out"), stdout=io.StringIO())
+
+    assert path.held == "its credentials are a Secret ARN, which Postfix cannot read"
+    page = browser.get(f"/admin/relays/relayserver/{arn.pk}/change/").content.decode()
+    assert "held: its credentials are a Secret ARN, which Postfix cannot read; mail waits" in page
+    main = (tmp_path / "out" / "main.cf.relayapi").read_text()
+    assert f"defer_transports = relayapi_r{arn.pk}" in main
 
 
 def test_concurrency_limits_are_always_written_0_included(tmp_path, db):

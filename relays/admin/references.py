@@ -205,7 +205,9 @@ def _paths_table(paths):
             (
                 link(p.virtual_mta),
                 f"{p.share:.1%}",
-                "paused: mail waits" if p.paused else "delivering",
+                "paused: mail waits"
+                if p.paused
+                else (f"held: {p.held}; mail waits" if p.held else "delivering"),
             )
             for p in paths
         ),

@@ -11,10 +11,11 @@
   the routing rules it reaches name; keys with the same delivery share one transport_maps entry,
   `pipemap:{hash:KEYS, randmap:{...}}`. A randmap repeats each next hop by its weight
   (plan.repetitions).
-- A paused IP address, and a relay whose credentials are a Secret ARN (which Postfix cannot
-  read), keep their routes, but their services are listed in `defer_transports`: their mail
-  waits in the queue (deferred, not bounced, not refused) until a render lifts that and the
-  queue is flushed (install.py does both).
+- A held path (relays.holds: a paused IP address, a relay whose credentials are a Secret ARN,
+  which Postfix cannot read, or a record holding a value Postfix cannot take) keeps its routes,
+  but its services are listed in `defer_transports`: its mail waits in the queue (deferred, not
+  bounced, not refused) until a render lifts that and the queue is flushed (install.py does
+  both). One such record never stops the rest from rendering: it is named in the warnings.
 
 The same database always renders the same bytes (everything is ordered by id or key).
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from math import gcd, lcm
 
+from relays import holds
 from relays.models import DefaultVirtualMta, IpAddress, RelayServer, RoutingRule, VirtualMta
 from relays.postfix.plan import rate_plan, repetitions
 from relays.resolution import Store, delivery_paths
@@ -91,20 +93,27 @@ def render(base):
     out = Rendering(base=safe("path", base.rstrip("/") or "/"))
     services, master, main, held = {}, [HEADER], [HEADER], []
     for relay in RelayServer.objects.order_by("id"):
-        services[relay.pk] = _relay_service(out, relay, master, main)
-        if relay.secret_arn:
+        reason = holds.held(relay)
+        services[relay.pk] = _relay_service(out, relay, master, main, reason is not None)
+        if reason:
             held += services[relay.pk].names
             out.warnings.append(
-                f"relay server {relay.pk} ({relay.name}): its credentials are a Secret ARN, "
-                "which Postfix cannot read; its mail is held (defer_transports)"
+                f"relay server {relay.pk} ({relay.name}): {reason}; its mail is held "
+                "(defer_transports)"
             )
     for ip in IpAddress.objects.order_by("id"):
+        reason = holds.held(ip)
         # Direct delivery: no next hop, so the recipient domain's MX.
         services[ip.pk] = Service(
-            _service(f"ip{ip.pk}", ip, ip.ip, ip.hostname, "may", [], master, main), ""
+            _service(f"ip{ip.pk}", ip, ip.ip, _postfix_host(ip.hostname), "may", [], master, main),
+            "",
         )
-        if ip.delivery_paused:
+        if reason:
             held += services[ip.pk].names
+            if not ip.delivery_paused:
+                out.warnings.append(
+                    f"IP address {ip.pk} ({ip.name}): {reason}; its mail is held (defer_transports)"
+                )
     if held:
         main.append(f"defer_transports = {', '.join(held)}\n")
     main += _routing(out, services)
@@ -112,18 +121,15 @@ def render(base):
     return out
 
 
-def _relay_service(out, relay, master, main):
+def _relay_service(out, relay, master, main, held):
+    """A relay's service; a held one (relays.holds) gets no credentials, and a stand-in for any
+    value Postfix cannot take: its mail waits in the queue, and is never sent through it."""
     options, tls = [], "may"
-    if relay.destination_username is not None or relay.destination_password is not None:
+    if not held and (
+        relay.destination_username is not None or relay.destination_password is not None
+    ):
         name = f"{PREFIX}_r{relay.pk}"
         user, password = relay.destination_username or "", relay.destination_password or ""
-        if ":" in user or user != user.strip() or password != password.strip() or not user:
-            raise RenderError(
-                [
-                    f"relay server {relay.pk} ({relay.name}): Postfix cannot take its SMTP "
-                    "username or password (none, a ':' in it, or spaces at either end)"
-                ]
-            )
         nexthop = _nexthop(relay)
         table = out.add_map(f"sasl/{name}", [f"{nexthop} {user}:{password}"], SASL_MODE)
         options = [
@@ -133,14 +139,22 @@ def _relay_service(out, relay, master, main):
             "smtp_sasl_tls_security_options=noanonymous",
         ]
         tls = "encrypt"  # the password never crosses the network in clear
-    names = _service(
-        f"r{relay.pk}", relay, relay.source_ip, relay.source_hostname, tls, options, master, main
-    )
+    helo = _postfix_host(relay.source_hostname)
+    names = _service(f"r{relay.pk}", relay, relay.source_ip, helo, tls, options, master, main)
     return Service(names, _nexthop(relay))
 
 
+# What a held path's service is given for a value Postfix cannot take (RFC 2606: never a host).
+HELD_HOST = "held.invalid"
+
+
+def _postfix_host(value):
+    return value if holds.POSTFIX_HOSTNAME.fullmatch(value) else HELD_HOST
+
+
 def _nexthop(relay):
-    return safe("nexthop", f"[{relay.destination_hostname}]:{relay.destination_port}")
+    host = _postfix_host(relay.destination_hostname)
+    return safe("nexthop", f"[{host}]:{relay.destination_port}")
 
 
 def _service(suffix, vmta, address, helo, tls, options, master, main):
