@@ -27,7 +27,7 @@ def credential_problem(username, password):
         return "a password without a username"
     if ":" in username:
         return "a ':' in its username"
-    if username != username.strip() or (password or "") != (password or "").strip():
+    if username != username.strip(" ") or (password or "") != (password or "").strip(" "):
         return "spaces at either end of its username or password"
     return None
 

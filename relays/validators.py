@@ -32,7 +32,7 @@ def is_record_id(value):
 
 _NAME_CHARS = re.compile(r"[\x20-\x7e]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-_HOSTNAME_CHARS = re.compile(r"[A-Za-z0-9._-]*")
+_HOSTNAME_CHARS = re.compile(r"[A-Za-z0-9.-]*")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 
 
@@ -77,11 +77,12 @@ def hostname_length(value):
 
 
 def hostname_characters(value):
-    # The vendor lists only the length and the first/last character rules; a host name or an
-    # IPv4 literal never needs more than letters, digits, '.', '-' and '_', and anything else
-    # (spaces, NUL, non-ASCII) would be sent verbatim to an SMTP server.
+    # The vendor lists only the length and the first/last character rules; a host name (RFC
+    # 1123) or an IPv4 literal never needs more than letters, digits, '.' and '-'. Anything
+    # else would be sent verbatim to an SMTP server, and Postfix's configuration, which the
+    # compiler writes these into, takes no more (relays.holds.POSTFIX_HOSTNAME).
     if not _HOSTNAME_CHARS.fullmatch(value):
-        raise ValidationError("must contain only letters, digits, '.', '-' and '_'")
+        raise ValidationError("must contain only letters, digits, '.' and '-'")
 
 
 def hostname_alnum_ends(value):
@@ -146,7 +147,25 @@ def is_storable(value):
     return True
 
 
+def credential_edges(value):
+    """Postfix trims the spaces around a value of its SASL password map: a username or password
+    beginning or ending with one would be sent without it."""
+    if value != value.strip(" "):
+        raise ValidationError("must not begin or end with a space (Postfix would drop it)")
+
+
+def username_characters(value):
+    """Postfix's SASL password map holds `username:password`: a ':' in the username would cut
+    it there. An empty username is no username (null: no authentication)."""
+    if ":" in value:
+        raise ValidationError("must not contain ':' (Postfix separates the password with it)")
+    if not value:
+        raise ValidationError("must not be empty (null: no authentication)")
+
+
 CREDENTIAL_VALIDATORS = [credential_length, no_control_characters]
+USERNAME_VALIDATORS = [*CREDENTIAL_VALIDATORS, credential_edges, username_characters]
+PASSWORD_VALIDATORS = [*CREDENTIAL_VALIDATORS, credential_edges]
 
 
 # --- IP address VirtualMTAs ---

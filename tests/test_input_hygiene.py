@@ -17,7 +17,7 @@ UNSTORABLE = "must be text without NUL characters or unpaired surrogates"
 
 # (label, value, message for credentials)
 BAD_TEXT = [
-    ("CR LF", "user\r\nMAIL FROM:<x>", CONTROL),
+    ("CR LF", "user\r\nRSET", CONTROL),
     ("LF", "a\nb", CONTROL),
     ("NUL", "a\x00b", UNSTORABLE),
     ("lone surrogate", "a\ud800b", UNSTORABLE),

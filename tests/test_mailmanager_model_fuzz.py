@@ -561,7 +561,7 @@ def test_6_a_resource_arn_the_model_refuses_is_a_validation_exception(key, arn):
 
 
 GREENARROW_MADE = [
-    ("has space", "smtp_relay.example.com"),  # Mail Manager: no space; no '_' in ServerName
+    ("has space", "smtp-relay.example.com"),  # Mail Manager: no space in RelayName
     ("dotted.name", "h" * 150 + ".example.com"),  # no '.' in RelayName; ServerName over 100
     ("n" * 150, "smtp.example.com"),  # RelayName over 100
 ]

@@ -35,7 +35,6 @@ ACCEPTED = [
     ("destination.port", 1),
     ("destination.port", 65535),
     ("destination.username", "u" * 200),
-    ("destination.username", None),
     ("destination.password", "p" * 200),
     ("destination.password", "pässwörd ✓"),
     ("destination.password", None),
@@ -85,11 +84,51 @@ REFUSED = [
         "h" * 201,
         ["destination.hostname must be from 1 to 200 characters long"],
     ),
-    ("destination.hostname", "_smtp", [f"destination.hostname {ENDS}"]),
+    (
+        "destination.hostname",
+        "_smtp",
+        [
+            "destination.hostname must contain only letters, digits, '.' and '-'",
+            f"destination.hostname {ENDS}",
+        ],
+    ),
+    (
+        "destination.hostname",
+        "smtp_1.example.com",
+        ["destination.hostname must contain only letters, digits, '.' and '-'"],
+    ),
     (
         "destination.hostname",
         "mail server",
-        ["destination.hostname must contain only letters, digits, '.', '-' and '_'"],
+        ["destination.hostname must contain only letters, digits, '.' and '-'"],
+    ),
+    (
+        "destination.username",
+        None,
+        [
+            "destination.password must come with a destination.username (null both: no "
+            "authentication)"
+        ],
+    ),
+    (
+        "destination.username",
+        "a:b",
+        ["destination.username must not contain ':' (Postfix separates the password with it)"],
+    ),
+    (
+        "destination.username",
+        "",
+        ["destination.username must not be empty (null: no authentication)"],
+    ),
+    (
+        "destination.username",
+        " u",
+        ["destination.username must not begin or end with a space (Postfix would drop it)"],
+    ),
+    (
+        "destination.password",
+        "secret ",
+        ["destination.password must not begin or end with a space (Postfix would drop it)"],
     ),
     ("destination.port", 0, [PORT]),
     ("destination.port", 65536, [PORT]),

@@ -47,10 +47,13 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
 _NAME_CHAR = r"!\u0022$-+\u002d-?A-~"  # 0x21-0x7e without '#', ',' and '@'
 NAME_PATTERN = rf"^(?![+\u002d]?[0-9]+$)[{_NAME_CHAR}](?:[ {_NAME_CHAR}]*[{_NAME_CHAR}])?$"
-HOSTNAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._\u002d]*[A-Za-z0-9])?$"
+HOSTNAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\u002d]*[A-Za-z0-9])?$"
 HELO_PATTERN = rf"^(?!{IPV4}$)[A-Za-z0-9](?:[A-Za-z0-9.\u002d]*[A-Za-z0-9])?$"
 CONTROL = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 CREDENTIAL_PATTERN = rf"^[^{CONTROL}]*$"
+# No space at either end (Postfix's maps trim them); a username also has no ':' and is not empty.
+PASSWORD_PATTERN = rf"^(?:[^{CONTROL} ](?:[^{CONTROL}]*[^{CONTROL} ])?)?$"
+USERNAME_PATTERN = rf"^[^{CONTROL}: ](?:[^{CONTROL}:]*[^{CONTROL}: ])?$"
 STORABLE_PATTERN = r"^[^\u0000]*$"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\u002d]{0,61}[A-Za-z0-9])?"
 DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
@@ -74,7 +77,7 @@ FIELD_RULES = {
         "maxLength": v.HOSTNAME_MAX,
         "pattern": HOSTNAME_PATTERN,
         "description": (
-            "1-200 letters, digits, `.`, `-` and `_`, starting and ending with a letter or digit."
+            "1-200 letters, digits, `.` and `-`, starting and ending with a letter or digit."
         ),
     },
     tuple(v.HELO_VALIDATORS): {
@@ -99,6 +102,25 @@ FIELD_RULES = {
         "description": (
             "At most 200 characters, without control characters (CR, LF, NUL, DEL, C1) or "
             "Unicode bidirectional controls. " + _UNPAIRED
+        ),
+    },
+    tuple(v.USERNAME_VALIDATORS): {
+        "minLength": 1,
+        "maxLength": v.CREDENTIAL_MAX,
+        "pattern": USERNAME_PATTERN,
+        "description": (
+            "1-200 characters without `:` (Postfix's SASL map separates the password with it), "
+            "without a space at either end, control characters (CR, LF, NUL, DEL, C1) or "
+            "Unicode bidirectional controls; null: no authentication. " + _UNPAIRED
+        ),
+    },
+    tuple(v.PASSWORD_VALIDATORS): {
+        "maxLength": v.CREDENTIAL_MAX,
+        "pattern": PASSWORD_PATTERN,
+        "description": (
+            "At most 200 characters, without a space at either end (Postfix would drop it), "
+            "control characters (CR, LF, NUL, DEL, C1) or Unicode bidirectional controls; "
+            "needs a username. " + _UNPAIRED
         ),
     },
     # The domain's own limit (253 characters) is in the description only: the schema allows

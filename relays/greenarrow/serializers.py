@@ -272,13 +272,13 @@ class DestinationSerializer(StrictSerializer):
         source="destination_username",
         required=False,
         allow_null=True,
-        validators=v.CREDENTIAL_VALIDATORS,
+        validators=v.USERNAME_VALIDATORS,
     )
     password = PasswordField(
         source="destination_password",
         required=False,
         allow_null=True,
-        validators=v.CREDENTIAL_VALIDATORS,
+        validators=v.PASSWORD_VALIDATORS,
     )
 
 

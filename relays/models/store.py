@@ -165,10 +165,10 @@ class RelayServer(VirtualMta):
     # null (no authentication) and "" (an empty username) are different things to GreenArrow.
     # Both are encrypted at rest (relays.crypto); the attributes are the plaintext.
     destination_username = EncryptedCharField(
-        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=v.CREDENTIAL_VALIDATORS
+        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=v.USERNAME_VALIDATORS
     )
     destination_password = EncryptedCharField(
-        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=v.CREDENTIAL_VALIDATORS
+        max_length=v.CREDENTIAL_MAX, null=True, blank=True, validators=v.PASSWORD_VALIDATORS
     )
     max_concurrent_connections = models.PositiveIntegerField(
         help_text="0 = unlimited", validators=[MaxValueValidator(v.INT32_MAX)]
@@ -228,6 +228,15 @@ class RelayServer(VirtualMta):
         )
 
     def clean(self):
+        # A password alone authenticates nobody (the vendor: a null username means no
+        # authentication); stored, it would look like credentials Postfix cannot use.
+        if self.destination_password is not None and self.destination_username is None:
+            raise ValidationError(
+                {
+                    "destination_password": "must come with a destination.username (null both: "
+                    "no authentication)"
+                }
+            )
         # relays_relayserver_one_credential_source, in words (the services skip constraints).
         if self.secret_arn and (
             self.destination_username is not None or self.destination_password is not None
