@@ -85,6 +85,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's database errors first: a statement timeout in the admin is a 503
+    # page (the APIs answer theirs in their own shapes before it).
+    "relayapi.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "relayapi.urls"

@@ -71,3 +71,21 @@ def test_a_search_of_a_few_words_still_searches(root):
     page = root.get("/admin/relays/relayserver/", {"q": "alpha relay"})
 
     assert "alpha-relay" in page.content.decode()
+
+
+def test_a_statement_timeout_in_the_admin_is_a_503_page_not_a_500(root, monkeypatch):
+    from django.db import OperationalError
+
+    from relays.admin.audited import AuditEntryAdmin
+
+    def timed_out(self, request, queryset, search_term):
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(AuditEntryAdmin, "get_search_results", timed_out)
+
+    page = root.get("/admin/relays/auditentry/", {"q": "anything"})
+
+    assert page.status_code == 503
+    assert page["Retry-After"] == "5"
+    assert b"The database did not answer in time" in page.content
+    assert b"Nothing was changed" in page.content
