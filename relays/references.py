@@ -8,7 +8,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from relays import validators as v
-from relays.errors import ValidationFailed
+from relays.errors import Problem, ValidationFailed
 from relays.models import DefaultVirtualMta, DeliverThrough, VirtualMta
 
 # Any constant works: it names "the reference graph" among PostgreSQL's advisory locks.
@@ -59,11 +59,11 @@ def resolve_references(refs):
         if ref["id"] is not None:
             found[path] = by_id.get(ref["id"])
             if found[path] is None:
-                problems.append(f"{path} refers to no VirtualMTA with id {ref['id']}")
+                problems.append(Problem(path, f"refers to no VirtualMTA with id {ref['id']}"))
         else:
             found[path] = by_name.get(ref["name"].lower()) if ref["name"].isascii() else None
             if found[path] is None:
-                problems.append(f"{path} refers to no VirtualMTA named {ref['name']!r}")
+                problems.append(Problem(path, f"refers to no VirtualMTA named {ref['name']!r}"))
     if problems:
         raise ValidationFailed(problems)
     return found

@@ -12,7 +12,15 @@ from django.db.models.functions import Lower
 
 from relays import audit
 from relays import validators as v
-from relays.errors import InUse, NameTaken, NotFound, QuotaExceeded, Stale, ValidationFailed
+from relays.errors import (
+    InUse,
+    NameTaken,
+    NotFound,
+    Problem,
+    QuotaExceeded,
+    Stale,
+    ValidationFailed,
+)
 from relays.models import (
     AuditEntry,
     DefaultVirtualMta,
@@ -276,23 +284,23 @@ def _assert_name_free(vmta):
         .first()
     )
     if taken is not None:
-        raise NameTaken(f"name {vmta.name!r} is already used by {describe(taken)}")
+        raise NameTaken(Problem("name", f"{vmta.name!r} is already used by {describe(taken)}"))
 
 
 def _full_clean(vmta):
-    """Model-level rules; messages name fields by their public API path."""
+    """Model-level rules, each problem naming its model field (None: it spans fields)."""
     try:
         # The name constraint is checked by _assert_name_free with a better message and, for
         # races, by the database itself.
         vmta.full_clean(exclude=["redirect"], validate_constraints=False)
     except ValidationError as error:
-        paths = getattr(vmta, "API_PATHS", {})
         raise ValidationFailed(
             [
-                message if field == NON_FIELD_ERRORS else f"{paths.get(field, field)} {message}"
+                Problem(None if field == NON_FIELD_ERRORS else field, message)
                 for field, messages in error.message_dict.items()
                 for message in messages
-            ]
+            ],
+            names=getattr(vmta, "API_PATHS", {}),
         ) from None
 
 
@@ -330,22 +338,24 @@ def _save(vmta, data):
                 else resolve_references([("redirect", redirect_ref)])["redirect"]
             )
         except ValidationFailed as error:
-            problems += error.messages
+            problems += error.problems
     if default_targets is not None or overrides is not None:
         try:
             routes = Routes(vmta, default_targets, overrides)
         except ValidationFailed as error:
-            problems += error.messages
+            problems += error.problems
     for check in (_full_clean, _assert_name_free):
         try:
             check(vmta)
         except ValidationFailed as error:
-            problems += error.messages
+            problems += error.problems
             name_taken = name_taken or isinstance(error, NameTaken)
     if problems:
         # All problems at once; NameTaken (still a ValidationFailed) lets a facade answer a
         # conflict where its protocol has one.
-        raise (NameTaken if name_taken else ValidationFailed)(problems)
+        raise (NameTaken if name_taken else ValidationFailed)(
+            problems, names=getattr(vmta, "API_PATHS", {})
+        )
 
     groups = [("redirect", [vmta.redirect])] if redirect_given and vmta.redirect else []
     if routes is not None:
@@ -360,7 +370,9 @@ def _save(vmta, data):
     except IntegrityError as error:
         # The pre-check above lost a race with a concurrent write of the same name.
         if "relays_virtualmta_name_ci_unique" in str(error):
-            raise NameTaken(f"name {vmta.name!r} is already used by another VirtualMTA") from None
+            raise NameTaken(
+                Problem("name", f"{vmta.name!r} is already used by another VirtualMTA")
+            ) from None
         raise
     if routes is not None:
         routes.write()

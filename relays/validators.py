@@ -266,5 +266,10 @@ SECRET_ARN = re.compile(
 
 
 def secret_arn_pattern(value):
+    # For people (the admin): what the ARN looks like, in words; the API answers the pattern.
     if not isinstance(value, str) or not SECRET_ARN.fullmatch(value):
-        raise ValidationError(f"must match {SECRET_ARN.pattern}")
+        raise ValidationError(
+            "must be an AWS Secrets Manager secret ARN: "
+            "arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>, the name of "
+            "letters, digits and / _ + = , . @ -"
+        )

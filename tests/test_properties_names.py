@@ -196,7 +196,11 @@ def test_an_allowed_name_is_stored_as_given_and_blocks_every_case_variant_in_eve
                 409,
                 "com.amazonaws.mailmanager#ConflictException",
             )
-            assert taken in answer["Message"]
+            # The same problem in Mail Manager's words: its member, not the GreenArrow path.
+            assert (
+                f"RelayName {variant!r} is already used by {kind} {record_id} ({name})"
+                in (answer["Message"])
+            )
         else:
             assert (status, answer["__type"]) == (
                 400,

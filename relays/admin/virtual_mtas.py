@@ -124,23 +124,15 @@ class VirtualMtaForm(forms.ModelForm):
             )
             self.data = data
         except RelayError as error:
-            for message in error.messages:
-                self.add_error(self._field_of(message), message)
-
-    def _field_of(self, message):
-        """The form field whose API path starts `message`, or None (above the form)."""
-        paths = {name: name for name in self.fields}
-        paths.update(
-            (path, name)
-            for name, path in getattr(self._meta.model, "API_PATHS", {}).items()
-            if name in self.fields
-        )
-        found = [
-            path
-            for path in paths
-            if message == path or message.startswith((f"{path} ", f"{path}["))
-        ]
-        return paths[max(found, key=len)] if found else None
+            # Each problem at the field it names, in the domain's words ("must start and end
+            # with a letter or number" beside "HELO hostname"); one that spans fields, or names
+            # one this form lacks, above the form, the field called by its label.
+            labels = {name: str(field.label or name) for name, field in self.fields.items()}
+            for problem in error.problems:
+                if problem.field in self.fields:
+                    self.add_error(problem.field, problem.text)
+                else:
+                    self.add_error(None, problem.sentence(labels))
 
 
 class RelayServerForm(VirtualMtaForm):

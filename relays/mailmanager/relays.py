@@ -45,6 +45,16 @@ def _relay(relay_id, fields=None):
     return found
 
 
+# The Mail Manager members that stand for the relay's model fields: how this API names the
+# field of a problem the core reports (relays.errors.Problem).
+MEMBERS = {
+    "name": "RelayName",
+    "destination_hostname": "ServerName",
+    "destination_port": "ServerPort",
+    "secret_arn": "Authentication.SecretArn",
+}
+
+
 def _relay_fields(body, required):
     """RelayName, ServerName and ServerPort as model fields; absent ones (update) are left out."""
     fields = {

@@ -76,8 +76,9 @@ def members(value):
 
 
 def _domain_error(error):
-    """A write service's refusal as the Mail Manager error boto3 models for it."""
-    message = "; ".join(error.messages)
+    """A write service's refusal as the Mail Manager error boto3 models for it, each problem
+    naming its member (`ServerName must ...`), not a GreenArrow attribute path."""
+    message = "; ".join(error.sentences(relays.MEMBERS))
     if isinstance(error, errors.NameTaken | errors.InUse):
         return AwsError("ConflictException", message, 409)
     if isinstance(error, errors.QuotaExceeded):
