@@ -94,3 +94,19 @@ def test_the_admin_says_it_at_the_field_in_its_own_words(browser):
     form = page.context["adminform"].form
     assert form.errors["source_hostname"] == [ENDS]  # beside "HELO hostname", no API path
     assert "source_ip.hostname" not in page.content.decode()
+
+
+def test_the_admin_shows_every_problem_of_a_form_in_one_round_trip(browser):
+    """A field's own check (the port) and the service's (the name taken, the HELO name's ends)
+    in the same answer, not the service's only once the field is fixed."""
+    RelayServerFactory(name="taken")
+
+    page = browser.post(
+        ADD, relay_form(name="TAKEN", destination_port="0", source_hostname="helo.example-")
+    )
+
+    errors = page.context["adminform"].form.errors
+    assert errors["destination_port"] == ["must be an integer from 1 to 65535"]
+    assert errors["name"][0].startswith("'TAKEN' is already used by relay_server ")
+    assert errors["source_hostname"] == [ENDS]
+    assert not RelayServer.objects.filter(name="TAKEN").exists()

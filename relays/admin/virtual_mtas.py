@@ -76,15 +76,16 @@ class VirtualMtaForm(forms.ModelForm):
 
     def _post_clean(self):
         # The instance the admin works with; the model's rules are checked by the service's
-        # dry run below, so they read as the API's.
+        # dry run below, so they read as the API's. The dry run runs whatever the fields'
+        # own checks found, on the fields that passed them: every problem of the form comes
+        # back in one round trip, not the service's only once the fields are fixed.
         try:
             self.instance = construct_instance(
                 self, self.instance, self._meta.fields, self._meta.exclude
             )
         except forms.ValidationError as error:
             self._update_errors(error)
-        if not self._errors:
-            self._dry_run()
+        self._dry_run()
 
     def service_data(self):
         """The cleaned values as the services take them (a reference as an {id, name} hash)."""
@@ -95,20 +96,23 @@ class VirtualMtaForm(forms.ModelForm):
             data["redirect"] = None if target is None else {"id": target.pk, "name": None}
         return data
 
-    def write(self):
-        """Create or update through the service; the stored record."""
+    def write(self, leave_out=()):
+        """Create or update through the service (without the fields in `leave_out`: an update
+        keeps their stored values); the stored record."""
         model = self._meta.model
+        data = {k: val for k, val in self.service_data().items() if k not in leave_out}
         if self.instance.pk is None:
-            return services.create_virtual_mta(model, self.service_data())
+            return services.create_virtual_mta(model, data)
         version = self.cleaned_data.get("opened_version")
         return services.update_virtual_mta(
-            model, self.instance.pk, self.service_data(), None if version is None else {version}
+            model, self.instance.pk, data, None if version is None else {version}
         )
 
     def _dry_run(self):
+        failed = set(self._errors)  # already said at their fields; left out of the dry run
         try:
             with transaction.atomic():
-                self.write()
+                self.write(leave_out=failed)
                 raise _DryRun
         except _DryRun:
             pass
@@ -129,6 +133,8 @@ class VirtualMtaForm(forms.ModelForm):
             # one this form lacks, above the form, the field called by its label.
             labels = {name: str(field.label or name) for name, field in self.fields.items()}
             for problem in error.problems:
+                if problem.field in failed:
+                    continue  # a value left out: the field's own message says what is wrong
                 if problem.field in self.fields:
                     self.add_error(problem.field, problem.text)
                 else:
