@@ -85,8 +85,8 @@ def caller_may(permission):
 def _who():
     actor = _actor.get() or Actor("command")
     request = actor.request
-    user = actor.user or getattr(request, "user", None)
-    if user is not None and getattr(user, "is_authenticated", False):
+    user = acting_user()
+    if user is not None:
         name, user_id = user.get_username(), user.pk
     elif actor.facade == "command":
         name, user_id = os_user(), None

@@ -229,6 +229,13 @@ def encrypted_fields():
     ]
 
 
+def stored(record, attname):
+    """Whether `record` holds a value in its encrypted field `attname`, without decrypting it
+    when it was loaded `without_secrets` (the annotation says)."""
+    known = getattr(record, f"{attname}_stored", None)
+    return known if known is not None else getattr(record, attname) is not None
+
+
 def without_secrets(queryset):
     """`queryset` with its model's encrypted fields deferred: loading a row decrypts nothing, so
     it works whatever key the row was written under (a delete, a revoke). Each row says whether

@@ -24,10 +24,6 @@ class Problem:
         return f"{(names or {}).get(self.field, self.field)} {self.text}"
 
 
-# The GreenArrow API's names for the fields problems name (besides a model's API_PATHS).
-GREENARROW_NAMES = {"redirect": "redirect", "name": "name"}
-
-
 class RelayError(Exception):
     """A refused request: `problems`, and `messages`, one GreenArrow sentence per problem."""
 
@@ -35,7 +31,7 @@ class RelayError(Exception):
         if isinstance(messages, str | Problem):
             messages = [messages]
         self.problems = [m if isinstance(m, Problem) else Problem(None, m) for m in messages]
-        self.messages = [p.sentence({**GREENARROW_NAMES, **(names or {})}) for p in self.problems]
+        self.messages = [p.sentence(names) for p in self.problems]
         super().__init__("; ".join(self.messages))
 
     def sentences(self, names):

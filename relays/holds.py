@@ -11,24 +11,34 @@ A final delivery path is held (its mail stays queued, deferred: not bounced, not
 
 import re
 
+from django.core.exceptions import ValidationError
+
+from relays import validators as v
 from relays.models import IpAddress, RelayServer
 
-# What the compiler writes into main.cf and master.cf as a host name, and what Postfix's SASL
-# password map (`[host]:port user:password`) can hold: ':' separates the user from the password,
-# and Postfix trims the spaces around a map's value.
+# What the compiler writes into main.cf and master.cf as a host name (relays.postfix.render
+# checks every one it writes against this very pattern).
 POSTFIX_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
 def credential_problem(username, password):
-    """Why Postfix cannot authenticate with this username and password, or None."""
+    """Why Postfix cannot authenticate with this username and password, or None: the write
+    rules Postfix's SASL password map needs (relays.validators), for records older than them."""
     if username is None and password is None:
         return None
-    if not username:
+    if username is None:
         return "a password without a username"
-    if ":" in username:
-        return "a ':' in its username"
-    if username != username.strip(" ") or (password or "") != (password or "").strip(" "):
-        return "spaces at either end of its username or password"
+    checks = [
+        (username, "username", v.username_characters),
+        (username, "username", v.credential_edges),
+    ]
+    if password is not None:
+        checks.append((password, "password", v.credential_edges))
+    for value, label, check in checks:
+        try:
+            check(value)
+        except ValidationError as error:
+            return f"its {label} {error.messages[0]}"
     return None
 
 

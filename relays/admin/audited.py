@@ -94,13 +94,12 @@ class AuditedAdmin(BrowserInputs, admin.ModelAdmin):
         return super().history_view(request, object_id, context)
 
 
-def changes_since(record, version, shown=5):
-    """What the writes after `version` of `record` changed, newest first, one sentence each
-    (at most `shown`): who, through which door, when, and which fields."""
+def changes_since(record, version, current, shown=5):
+    """What the writes from `version` to `current` of `record` changed, newest first, one
+    sentence each (at most `shown`): who, through which door, when, and which fields."""
     if version is None:
         return []
-    current = type(record).objects.filter(pk=record.pk).values_list("version", flat=True).first()
-    count = min(shown, max(0, (current or version) - version))
+    count = min(shown, max(0, current - version))
     entries = AuditEntry.objects.filter(
         record_type=getattr(record, "type", None) or record._meta.model_name,
         record_id=record.pk,

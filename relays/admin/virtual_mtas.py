@@ -120,12 +120,13 @@ class VirtualMtaForm(forms.ModelForm):
             # Shown with what the other writes changed; the page now carries the current
             # version, so saving again is a deliberate overwrite of them.
             self.add_error(None, error.messages[0])
-            for change in changes_since(self.instance, self.cleaned_data.get("opened_version")):
+            current = type(self.instance).objects.values_list("version", flat=True)
+            current = current.get(pk=self.instance.pk)
+            opened = self.cleaned_data.get("opened_version")
+            for change in changes_since(self.instance, opened, current):
                 self.add_error(None, change)
             data = self.data.copy()
-            data[self.add_prefix("opened_version")] = str(
-                type(self.instance).objects.get(pk=self.instance.pk).version
-            )
+            data[self.add_prefix("opened_version")] = str(current)
             self.data = data
         except RelayError as error:
             # Each problem at the field it names, in the domain's words ("must start and end
@@ -209,11 +210,14 @@ class RelayServerForm(VirtualMtaForm):
             "destination_username": "Blank (and no password): no SMTP authentication.",
         }
 
+    def password_typed(self):
+        """Whether the operator typed a password in this submission (blank keeps the stored)."""
+        return bool(self.data.get(self.add_prefix("destination_password")))
+
     def clean(self):
         cleaned = super().clean()
-        typed = bool(self.data.get(self.add_prefix("destination_password")))
         if cleaned.get("clear_credentials"):
-            if typed or "destination_username" in self.changed_data:
+            if self.password_typed() or "destination_username" in self.changed_data:
                 self.add_error(
                     "clear_credentials",
                     "Clear stored credentials, or give new ones: not both at once.",
@@ -229,8 +233,7 @@ class RelayServerForm(VirtualMtaForm):
         # A password field is never sent back to the browser (the page never contains one): a
         # form that comes back with an error says so at the field, rather than letting the next
         # save go through without the password the operator typed.
-        typed = self.data.get(self.add_prefix("destination_password"))
-        if self._errors and typed and "destination_password" not in self._errors:
+        if self._errors and self.password_typed() and "destination_password" not in self._errors:
             self.add_error(
                 "destination_password",
                 "Type the password again: it is not sent back with a form that has errors.",
@@ -242,7 +245,7 @@ class RelayServerForm(VirtualMtaForm):
         destination, relays.services) unless typed anew."""
         data = super().service_data()
         if self.instance.pk is not None and not self.cleaned_data.get("clear_credentials"):
-            if not self.data.get(self.add_prefix("destination_password")):
+            if not self.password_typed():
                 data.pop("destination_password")
             if "destination_username" not in self.changed_data:
                 data.pop("destination_username")
@@ -559,7 +562,7 @@ class RelayServerAdmin(ProbeAction, ReferencePanels, RelayMailManagerFields, Vir
 
     @admin.display(description="SMTP password")
     def stored_password(self, relay):
-        return "set" if relay.destination_password is not None else "not set"
+        return "set" if crypto.stored(relay, "destination_password") else "not set"
 
     @admin.display(description="Destination", ordering="destination_hostname")
     def destination(self, relay):
@@ -573,12 +576,9 @@ class RelayServerAdmin(ProbeAction, ReferencePanels, RelayMailManagerFields, Vir
     def authentication(self, relay):
         if relay.secret_arn:
             return SECRET
-        stored = getattr(relay, "destination_username_stored", None)
-        if stored is None:  # loaded with its secrets
-            stored = relay.destination_username is not None
-            stored = stored or relay.destination_password is not None
-        else:
-            stored = stored or relay.destination_password_stored
+        stored = crypto.stored(relay, "destination_username") or crypto.stored(
+            relay, "destination_password"
+        )
         return STORED if stored else NO_AUTH
 
 

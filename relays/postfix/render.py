@@ -39,7 +39,7 @@ _SAFE = {
     "seconds": re.compile(r"[0-9]+s"),
     "count": re.compile(r"[0-9]+"),
     "address": re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}"),
-    "hostname": re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"),
+    "hostname": holds.POSTFIX_HOSTNAME,
     "nexthop": re.compile(r"\[[A-Za-z0-9.:-]+\]:[0-9]+"),
     "path": re.compile(r"/[A-Za-z0-9_./-]*"),
     "text": re.compile(r"[A-Za-z0-9_.-]+"),
