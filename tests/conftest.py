@@ -92,6 +92,17 @@ def persona(db):
 
 
 @pytest.fixture
+def hashes(settings):
+    """How many passwords have been hashed so far (a check hashes the candidate once), with
+    the counting hasher of tests/test_brute_force.py."""
+    from tests.test_brute_force import CountingHasher
+
+    settings.PASSWORD_HASHERS = ["tests.test_brute_force.CountingHasher"]
+    CountingHasher.calls = 0
+    return lambda: CountingHasher.calls
+
+
+@pytest.fixture
 def anonymous(db):
     return GreenArrowClient()
 

@@ -46,14 +46,6 @@ class CountingHasher(MD5PasswordHasher):
 
 
 @pytest.fixture
-def hashes(settings):
-    """How many passwords have been hashed so far (a check hashes the candidate once)."""
-    settings.PASSWORD_HASHERS = ["tests.test_brute_force.CountingHasher"]
-    CountingHasher.calls = 0
-    return lambda: CountingHasher.calls
-
-
-@pytest.fixture
 def clock(monkeypatch):
     """Frozen time; clock.advance(seconds) moves it on."""
 

@@ -20,7 +20,6 @@ from relays import password_slots
 from relays.models import LoginFailure
 from tests.conftest import GA, GreenArrowClient, error
 from tests.factories import UserFactory
-from tests.test_brute_force import CountingHasher
 
 BUSY = "Too many logins are being checked at once. Try again in 1 second."
 
@@ -46,13 +45,6 @@ def held(directory, *names):
     finally:
         for fd in fds:
             os.close(fd)
-
-
-@pytest.fixture
-def hashes(settings):
-    settings.PASSWORD_HASHERS = ["tests.test_brute_force.CountingHasher"]
-    CountingHasher.calls = 0
-    return lambda: CountingHasher.calls
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ it is off by default). The other tests/test_probe_*.py files use these helpers.
 
 import base64
 import contextlib
+import json
 import socket
 import ssl
 import threading
@@ -204,6 +205,31 @@ def relay_to(port, **changes):
 def no_auth(port, **changes):
     """A relay to `port` with no credentials (so no TLS is needed)."""
     return relay_to(port, destination_username=None, destination_password=None, **changes)
+
+
+def assert_audited_probe(entry, relay, port):
+    """`entry` is the audit entry of a successful STARTTLS + AUTH probe of `relay` (made by
+    relay_to) at 127.0.0.1:`port`: where it connected, the outcome, each step, no credential."""
+    assert (entry.record_type, entry.record_id, entry.record_name) == (
+        "relay_server",
+        relay.pk,
+        "relay-a",
+    )
+    assert entry.before is None
+    assert entry.after["address"] == "127.0.0.1"
+    assert entry.after["port"] == port
+    assert entry.after["outcome"] == "ok"
+    assert entry.after["summary"] == "relay-a: every step succeeded"
+    assert [step["name"] for step in entry.after["steps"]] == [
+        "connect",
+        "ehlo",
+        "starttls",
+        "auth",
+        "quit",
+    ]
+    assert set(entry.after["steps"][0]) == {"name", "ok", "milliseconds", "reply"}
+    text = json.dumps(entry.after)
+    assert "right-password" not in text and "user-a" not in text
 
 
 def shown(result):

@@ -3,7 +3,6 @@ reply, exit status 1 when one fails; `--timeout` bounds the whole probe; every p
 audit log (door `command`, the operating-system user), never with a credential."""
 
 import io
-import json
 import time
 
 import pytest
@@ -12,7 +11,7 @@ from django.core.management.base import CommandError
 
 from relays import audit
 from relays.models import AuditEntry
-from tests.test_probe import relay_to, sink_fixtures
+from tests.test_probe import assert_audited_probe, relay_to, sink_fixtures
 
 start_sink, sink, plain_sink, tls_sink, scripted = sink_fixtures()
 
@@ -40,26 +39,7 @@ def test_the_command_audits_each_probe_without_credentials(db, tls_sink):
 
     entry = AuditEntry.objects.get(action=AuditEntry.Action.PROBE)
     assert (entry.facade, entry.actor, entry.actor_id) == ("command", audit.os_user(), None)
-    assert (entry.record_type, entry.record_id, entry.record_name) == (
-        "relay_server",
-        relay.pk,
-        "relay-a",
-    )
-    assert entry.before is None
-    assert entry.after["address"] == "127.0.0.1"
-    assert entry.after["port"] == tls_sink.port
-    assert entry.after["outcome"] == "ok"
-    assert entry.after["summary"] == "relay-a: every step succeeded"
-    assert [step["name"] for step in entry.after["steps"]] == [
-        "connect",
-        "ehlo",
-        "starttls",
-        "auth",
-        "quit",
-    ]
-    assert set(entry.after["steps"][0]) == {"name", "ok", "milliseconds", "reply"}
-    text = json.dumps(entry.after)
-    assert "right-password" not in text and "user-a" not in text
+    assert_audited_probe(entry, relay, tls_sink.port)
 
 
 def test_the_command_s_timeout_bounds_the_whole_probe(db, scripted):
